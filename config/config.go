@@ -1,0 +1,91 @@
+// Package config reads realmhook's YAML configuration, expands ${VAR} from the
+// environment, applies defaults and validates it, so that bad config fails
+// start-up with one line naming the key.
+package config
+
+import "time"
+
+// Config is the whole configuration file. YAML key names are part of the
+// external contract (outside tools write them); each is documented in README.md.
+type Config struct {
+	// Listen is the address the public HTTP server binds ("127.0.0.1:8080").
+	Listen string `yaml:"listen"`
+	// DataDir is where default SQLite databases live ("./data").
+	DataDir     string      `yaml:"dataDir"`
+	App         App         `yaml:"app"`
+	InstallKeys InstallKeys `yaml:"installKeys"`
+	JWT         JWT         `yaml:"jwt"`
+	// Serve lists the realm keys this process serves; empty means all.
+	Serve []string `yaml:"serve"`
+	// Realms by key: "global" (required) and upper-case realm keys.
+	Realms    map[string]Realm `yaml:"realms"`
+	Migration Migration        `yaml:"migration"`
+	// Tables are the app's own tenant-scoped tables that migrations copy.
+	Tables []Table `yaml:"tables"`
+	Log    Log     `yaml:"log"`
+}
+
+// App names the app and its descriptor template.
+type App struct {
+	// Descriptor is a path to the descriptor template; empty means the one
+	// built into the binary (the repository's atlassian-connect.json).
+	Descriptor string `yaml:"descriptor"`
+	// Key overrides the template's "key" when set.
+	Key string `yaml:"key"`
+	// Name overrides the template's "name" when set.
+	Name string `yaml:"name"`
+}
+
+// InstallKeys is the signed-install public key server.
+type InstallKeys struct {
+	URL      string        `yaml:"url"`
+	Timeout  time.Duration `yaml:"timeout"`
+	MaxBytes int64         `yaml:"maxBytes"`
+}
+
+// JWT tunes Connect JWT verification.
+type JWT struct {
+	// Leeway is the clock skew allowed on exp and iat.
+	Leeway time.Duration `yaml:"leeway"`
+}
+
+// Realm is one realm: where it is reached and where its data lives.
+type Realm struct {
+	BaseURL string `yaml:"baseUrl"`
+	// Database is "sqlite:PATH" or a postgres:// URL.
+	Database string `yaml:"database"`
+	// MaxConns sizes the PostgreSQL pool (0: the driver's default).
+	MaxConns int32 `yaml:"maxConns"`
+}
+
+// Migration limits and tuning.
+type Migration struct {
+	// Enabled switches data residency migrations on (default true); off, every
+	// schedule is refused with E0003.
+	Enabled *bool `yaml:"enabled"`
+	// MaxConcurrent caps migrations scheduled or running at once (E0004 beyond).
+	MaxConcurrent int `yaml:"maxConcurrent"`
+	// BatchRows is how many rows one read/write batch moves.
+	BatchRows int `yaml:"batchRows"`
+	// CheckpointRows is how many rows are copied between checkpoints.
+	CheckpointRows int `yaml:"checkpointRows"`
+	// PurgeAfter is how long a moved tenant's source copy is kept.
+	PurgeAfter time.Duration `yaml:"purgeAfter"`
+	// LeaseTTL is how long a replica's claim on a job lasts without renewal.
+	LeaseTTL time.Duration `yaml:"leaseTTL"`
+	// SweepInterval is how often the purge sweeper runs.
+	SweepInterval time.Duration `yaml:"sweepInterval"`
+}
+
+// Table is an app-owned tenant-scoped table to migrate.
+type Table struct {
+	Name         string   `yaml:"name"`
+	TenantColumn string   `yaml:"tenantColumn"`
+	Key          []string `yaml:"key"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // json or text
+}

@@ -1,0 +1,106 @@
+// Package store defines how realmhook reads and writes one realm's database.
+// Every backend (store/sqlite, store/postgres) implements Store and passes the
+// shared conformance suite in store/storetest; nothing above this package knows
+// which backend it talks to.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/realmhook/realmhook"
+)
+
+// Table is a tenant-scoped table the migration engine copies: rows whose
+// TenantColumn equals the tenant's clientKey, read in the order of Key.
+// Key must identify a row within a tenant.
+type Table struct {
+	Name         string
+	TenantColumn string
+	Key          []string
+}
+
+// PropertiesTable is the built-in property store as a copyable Table.
+var PropertiesTable = Table{Name: "realmhook_properties", TenantColumn: "client_key", Key: []string{"key"}}
+
+// Row is one table row as Go values, in the column order the caller asked for.
+// Backends normalise values to: nil, int64, float64, string, []byte, bool and
+// time.Time (UTC), so that rows compare and hash the same on every backend.
+type Row []any
+
+// Store is one realm's database.
+//
+// Errors are *realmhook.Error where the caller can act on them: ENOTFOUND for a
+// missing tenant, property or migration; ECONFLICT for a failed compare-and-set;
+// EMIGRATING for a write to a frozen tenant. Anything else is wrapped with context.
+type Store interface {
+	// Backend names the implementation ("sqlite", "postgres") for logs and metrics.
+	Backend() string
+	// Ping checks that the database answers (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+
+	// GetTenant returns the tenant record, whatever its state.
+	GetTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error)
+	// PutTenant inserts or replaces the whole tenant record.
+	PutTenant(ctx context.Context, t *realmhook.Tenant) error
+	// DeleteTenant removes the tenant record only (not its rows); no error if absent.
+	DeleteTenant(ctx context.Context, clientKey string) error
+	// ListTenants returns tenants in the given state, by clientKey.
+	ListTenants(ctx context.Context, state realmhook.TenantState) ([]*realmhook.Tenant, error)
+
+	// GetProperty returns a property's JSON value.
+	GetProperty(ctx context.Context, clientKey, key string) ([]byte, error)
+	// PutProperty creates or replaces a property and reports whether it was
+	// created. In the same transaction it checks that the tenant is active and
+	// not frozen (EMIGRATING otherwise, ENOTFOUND for no active tenant), so no
+	// write slips past a migration's freeze.
+	PutProperty(ctx context.Context, clientKey, key string, value []byte) (created bool, err error)
+	// DeleteProperty removes a property under the same check as PutProperty;
+	// ENOTFOUND if it did not exist.
+	DeleteProperty(ctx context.Context, clientKey, key string) error
+	// ListProperties returns up to limit properties whose key starts with
+	// prefix and sorts after `after` (keyset pagination), by key.
+	ListProperties(ctx context.Context, clientKey, prefix, after string, limit int) ([]realmhook.Property, error)
+
+	// CreateMigration inserts a new migration and its first event; ECONFLICT if
+	// (ClientKey, ID) exists.
+	CreateMigration(ctx context.Context, m *realmhook.Migration) error
+	// GetMigration returns one migration.
+	GetMigration(ctx context.Context, clientKey, id string) (*realmhook.Migration, error)
+	// UpdateMigration writes m if the stored state is still `from` (ECONFLICT
+	// otherwise). When m.State differs from `from`, an event row (from, to,
+	// detail) is written in the same transaction.
+	UpdateMigration(ctx context.Context, m *realmhook.Migration, from realmhook.MigrationState, detail string) error
+	// PutMigration inserts or replaces a migration record without an event
+	// (the copy of a committed migration kept in the target realm).
+	PutMigration(ctx context.Context, m *realmhook.Migration) error
+	// ListMigrations returns migrations in any of the given states (all when
+	// none are given), oldest first.
+	ListMigrations(ctx context.Context, states ...realmhook.MigrationState) ([]*realmhook.Migration, error)
+	// ListMigrationEvents returns a migration's events, oldest first.
+	ListMigrationEvents(ctx context.Context, clientKey, id string) ([]realmhook.MigrationEvent, error)
+
+	// AcquireLease takes or renews the named lease for owner until now+ttl.
+	// It succeeds if the lease is free, expired, or already owner's.
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration, now time.Time) (bool, error)
+	// ReleaseLease frees the lease if owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+
+	// Columns returns a table's column names in table order; ENOTFOUND if the
+	// table does not exist.
+	Columns(ctx context.Context, table string) ([]string, error)
+	// ReadRows returns up to limit rows of the tenant with key greater than
+	// after (nil: from the start), ordered by t.Key, with the given columns.
+	// Key columns must be among columns.
+	ReadRows(ctx context.Context, t Table, columns []string, clientKey string, after Row, limit int) ([]Row, error)
+	// ScanRows calls fn for every row of the tenant, in no particular order.
+	ScanRows(ctx context.Context, t Table, columns []string, clientKey string, fn func(Row) error) error
+	// CountRows counts the tenant's rows.
+	CountRows(ctx context.Context, t Table, clientKey string) (int64, error)
+	// WriteRows inserts rows (in columns order) in one transaction.
+	WriteRows(ctx context.Context, t Table, columns []string, rows []Row) error
+	// DeleteRows deletes the tenant's rows whose key is greater than after, or
+	// all of the tenant's rows when after is nil, and returns how many.
+	DeleteRows(ctx context.Context, t Table, clientKey string, after Row) (int64, error)
+}
