@@ -23,6 +23,16 @@ type Config struct {
 	// Tables are the app's own tenant-scoped tables that migrations copy.
 	Tables []Table `yaml:"tables"`
 	Log    Log     `yaml:"log"`
+	// Internal authenticates the realm-to-realm transfer API of the regional
+	// shape.
+	Internal Internal `yaml:"internal"`
+}
+
+// Internal is the realm-to-realm transfer API's shared configuration.
+type Internal struct {
+	// Secret authenticates calls between realms' processes; write it as
+	// "${VAR}" so it never sits in the file.
+	Secret string `yaml:"secret"`
 }
 
 // App names the app and its descriptor template.
@@ -56,6 +66,9 @@ type Realm struct {
 	Database string `yaml:"database"`
 	// MaxConns sizes the PostgreSQL pool (0: the driver's default).
 	MaxConns int32 `yaml:"maxConns"`
+	// InternalURL is where other realms' processes reach this realm's
+	// transfer API in the regional shape; empty in the embedded shape.
+	InternalURL string `yaml:"internalUrl"`
 }
 
 // Migration limits and tuning.

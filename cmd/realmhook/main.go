@@ -1,0 +1,244 @@
+// Command realmhook serves a Connect app's data residency: descriptor, signed
+// install, JWT-verified tenant API routed to the pinned realm, and the host's
+// migration hooks.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/realmhook/realmhook/config"
+	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/descriptor"
+	"github.com/realmhook/realmhook/hooks"
+	"github.com/realmhook/realmhook/migration"
+	"github.com/realmhook/realmhook/realms"
+	"github.com/realmhook/realmhook/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	m := NewMain()
+	if err := m.ParseFlags(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
+		os.Exit(2)
+	} else if err != nil {
+		fmt.Fprintln(os.Stderr, "realmhook:", err)
+		os.Exit(2)
+	}
+	if err := m.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "realmhook:", err)
+		_ = m.Close()
+		os.Exit(1)
+	}
+	<-ctx.Done()
+	if err := m.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "realmhook:", err)
+		os.Exit(1)
+	}
+}
+
+// Main is the program: ParseFlags, Run, Close. Tests run it in-process.
+type Main struct {
+	ConfigPath string
+	Config     *config.Config
+	Stdout     io.Writer
+	Stderr     io.Writer
+
+	// Addr is the address the server listens on once Run has returned.
+	Addr string
+
+	logger     *slog.Logger
+	registry   *realms.Registry
+	httpServer *http.Server
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+// NewMain returns a Main writing to the process's stdout and stderr.
+func NewMain() *Main { return &Main{Stdout: os.Stdout, Stderr: os.Stderr} }
+
+const usage = `usage: realmhook serve [--config FILE]
+
+With no --config, realmhook serves the embedded shape: realms global, US and EU,
+each a SQLite database under ./data, at http://localhost:8080.`
+
+// ParseFlags reads the command line and the config file.
+func (m *Main) ParseFlags(args []string) error {
+	if len(args) == 0 || args[0] != "serve" {
+		fmt.Fprintln(m.Stderr, usage)
+		return fmt.Errorf("unknown command %q; want serve", strings.Join(args, " "))
+	}
+	fs := flag.NewFlagSet("realmhook serve", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.StringVar(&m.ConfigPath, "config", "", "YAML config `file` (default: the embedded shape)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if m.ConfigPath == "" {
+		m.Config = config.Default()
+		return nil
+	}
+	cfg, err := config.Load(m.ConfigPath)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	return nil
+}
+
+// Run opens every served realm, starts the migration engine and the HTTP
+// server, and returns once the server listens.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.Config
+	m.logger = newLogger(m.Stderr, cfg.Log)
+
+	desc, err := descriptor.FromConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("descriptor: %w", err)
+	}
+	parsed, err := descriptor.Parse(desc)
+	if err != nil {
+		return fmt.Errorf("descriptor: %w", err)
+	}
+
+	m.registry, err = realms.Open(ctx, cfg, m.logger)
+	if err != nil {
+		return err
+	}
+
+	peers := map[string]migration.Peer{}
+	served := map[string]store.Store{}
+	for _, r := range m.registry.Served() {
+		served[r.Key] = r.Store
+		peers[r.Key] = migration.LocalPeer(r.Store)
+	}
+	tables := make([]store.Table, 0, len(cfg.Tables))
+	for _, t := range cfg.Tables {
+		tables = append(tables, store.Table{Name: t.Name, TenantColumn: t.TenantColumn, Key: t.Key})
+	}
+	migrations := migration.New(migration.Config{
+		Enabled:        cfg.MigrationEnabled(),
+		MaxConcurrent:  cfg.Migration.MaxConcurrent,
+		BatchRows:      cfg.Migration.BatchRows,
+		CheckpointRows: cfg.Migration.CheckpointRows,
+		PurgeAfter:     cfg.Migration.PurgeAfter,
+		LeaseTTL:       cfg.Migration.LeaseTTL,
+		SweepInterval:  cfg.Migration.SweepInterval,
+		Tables:         tables,
+	}, served, peers, migration.Options{Logger: m.logger})
+
+	srv, err := hooks.New(hooks.Options{
+		Realms:     m.registry,
+		Descriptor: desc,
+		AppKey:     parsed.Key,
+		Lifecycle: hooks.Lifecycle{
+			Installed:     parsed.Lifecycle.Installed,
+			Uninstalled:   parsed.Lifecycle.Uninstalled,
+			Enabled:       parsed.Lifecycle.Enabled,
+			Disabled:      parsed.Lifecycle.Disabled,
+			DareMigration: parsed.Lifecycle.DareMigration,
+		},
+		Migrations:  migrations,
+		Verifier:    connectjwt.Verifier{Leeway: cfg.JWT.Leeway},
+		InstallKeys: &connectjwt.KeyServer{BaseURL: cfg.InstallKeys.URL, Timeout: cfg.InstallKeys.Timeout, MaxBytes: cfg.InstallKeys.MaxBytes},
+		Logger:      m.logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.Addr = ln.Addr().String()
+	m.httpServer = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.done = make(chan struct{}, 2)
+	go func() {
+		if err := migrations.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			m.logger.Error("migration engine stopped", slog.String("error", err.Error()))
+		}
+		m.done <- struct{}{}
+	}()
+	go func() {
+		if err := m.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.logger.Error("http server stopped", slog.String("error", err.Error()))
+		}
+		m.done <- struct{}{}
+	}()
+
+	m.printRealms(parsed.BaseURL)
+	m.logger.Info("realmhook listening", slog.String("addr", m.Addr))
+	return nil
+}
+
+// printRealms tells the operator where everything is.
+func (m *Main) printRealms(globalBaseURL string) {
+	fmt.Fprintf(m.Stdout, "realmhook listening on %s\n", m.Addr)
+	fmt.Fprintf(m.Stdout, "descriptor  %s/atlassian-connect.json\n", globalBaseURL)
+	for _, r := range m.registry.All() {
+		where := "not served by this process"
+		if r.Served() {
+			where = realms.RedactDatabase(m.Config.Realms[r.Key].Database)
+		}
+		fmt.Fprintf(m.Stdout, "realm %-7s %-40s %s\n", r.Key, r.BaseURL, where)
+	}
+}
+
+// Close stops the HTTP server gracefully, then the migration engine (whose
+// jobs resume from their checkpoints at the next start), then the databases.
+func (m *Main) Close() error {
+	var errs []error
+	if m.httpServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.httpServer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if m.cancel != nil {
+		m.cancel()
+		<-m.done
+		<-m.done
+	}
+	if m.registry != nil {
+		if err := m.registry.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

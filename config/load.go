@@ -1,0 +1,345 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/realmhook/realmhook"
+)
+
+// Defaults applied to every loaded config where a value is zero or missing.
+const (
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultDataDir         = "./data"
+	DefaultInstallKeysURL  = "https://connect-install-keys.atlassian.com"
+	DefaultInstallTimeout  = 5 * time.Second
+	DefaultInstallMaxBytes = 64 << 10
+	DefaultJWTLeeway       = 30 * time.Second
+	DefaultMaxConcurrent   = 10
+	DefaultBatchRows       = 1000
+	DefaultCheckpointRows  = 50000
+	DefaultPurgeAfter      = 168 * time.Hour
+	DefaultLeaseTTL        = 30 * time.Second
+	DefaultSweepInterval   = time.Minute
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "json"
+)
+
+// Load reads the YAML file at path, expands ${VAR} and ${VAR:-default} from
+// the environment, rejects unknown keys, applies defaults and validates. Every
+// error it returns for bad content is a *realmhook.Error with code EINVALID
+// whose message is one line naming the key.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return parse(src, os.LookupEnv)
+}
+
+// parse is Load without the file system and with an injected environment.
+func parse(src []byte, lookup func(string) (string, bool)) (*Config, error) {
+	expanded, err := expandEnv(src, lookup)
+	if err != nil {
+		var ee *expandError
+		if errors.As(err, &ee) {
+			if key := keyAtLine(src, ee.Line); key != "" {
+				return nil, realmhook.Errorf(realmhook.EINVALID, "config: %s: %s (line %d)", key, ee.Msg, ee.Line)
+			}
+		}
+		return nil, realmhook.Errorf(realmhook.EINVALID, "config: %s", err)
+	}
+
+	var doc yaml.Node
+	if err := yaml.Unmarshal(expanded, &doc); err != nil {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "config: %s", oneLine(err))
+	}
+	var cfg Config
+	if len(doc.Content) > 0 {
+		if err := checkKeys(doc.Content[0], reflect.TypeOf(cfg), ""); err != nil {
+			return nil, err
+		}
+		// checkKeys names the key for every mistake it knows of; the strict
+		// decoder stays as the backstop for any it does not.
+		dec := yaml.NewDecoder(bytes.NewReader(expanded))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "config: %s", oneLine(err))
+		}
+		var extra yaml.Node
+		if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "config: one YAML document expected, found more")
+		}
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Default is the embedded shape that runs with no config file: one process,
+// realms global, US and EU on one listener, each a SQLite file under ./data.
+func Default() *Config {
+	c := &Config{
+		Listen:      DefaultListen,
+		DataDir:     DefaultDataDir,
+		InstallKeys: InstallKeys{URL: DefaultInstallKeysURL},
+		Realms: map[string]Realm{
+			realmhook.GlobalRealm: {BaseURL: "http://localhost:8080"},
+			"US":                  {BaseURL: "http://localhost:8080/realms/us"},
+			"EU":                  {BaseURL: "http://localhost:8080/realms/eu"},
+		},
+	}
+	c.applyDefaults()
+	return c
+}
+
+// applyDefaults fills every zero value that has a default. A zero duration or
+// count therefore means "the default", never "none".
+func (c *Config) applyDefaults() {
+	setString(&c.Listen, DefaultListen)
+	setString(&c.DataDir, DefaultDataDir)
+	setString(&c.InstallKeys.URL, DefaultInstallKeysURL)
+	setDuration(&c.InstallKeys.Timeout, DefaultInstallTimeout)
+	if c.InstallKeys.MaxBytes == 0 {
+		c.InstallKeys.MaxBytes = DefaultInstallMaxBytes
+	}
+	setDuration(&c.JWT.Leeway, DefaultJWTLeeway)
+
+	m := &c.Migration
+	if m.Enabled == nil {
+		enabled := true
+		m.Enabled = &enabled
+	}
+	setInt(&m.MaxConcurrent, DefaultMaxConcurrent)
+	setInt(&m.BatchRows, DefaultBatchRows)
+	setInt(&m.CheckpointRows, DefaultCheckpointRows)
+	setDuration(&m.PurgeAfter, DefaultPurgeAfter)
+	setDuration(&m.LeaseTTL, DefaultLeaseTTL)
+	setDuration(&m.SweepInterval, DefaultSweepInterval)
+
+	setString(&c.Log.Level, DefaultLogLevel)
+	setString(&c.Log.Format, DefaultLogFormat)
+
+	for key, r := range c.Realms {
+		if r.Database == "" {
+			r.Database = "sqlite:" + strings.TrimRight(c.DataDir, "/") + "/" + strings.ToLower(key) + ".db"
+			c.Realms[key] = r
+		}
+	}
+}
+
+func setString(p *string, def string) {
+	if *p == "" {
+		*p = def
+	}
+}
+
+func setInt(p *int, def int) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+func setDuration(p *time.Duration, def time.Duration) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// checkKeys walks the parsed YAML against the Config type so that an unknown
+// key or a value of the wrong type is reported with its full key path, which
+// yaml.v3's own errors (a line number and a Go type) do not give.
+func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == durationType:
+		var d time.Duration
+		if n.Kind != yaml.ScalarNode || n.Decode(&d) != nil {
+			return invalidf(path, "invalid duration %s (want a number with a unit, e.g. 30s, 5m, 168h)", describe(n))
+		}
+		return nil
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return invalidf(path, "want a mapping of keys, got %s", describe(n))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" {
+				if err := checkKeys(v, t, path); err != nil {
+					return err
+				}
+				continue
+			}
+			f, ok := fieldByTag(t, k.Value)
+			if !ok {
+				return invalidf(join(path, k.Value), "unknown key")
+			}
+			if err := checkKeys(v, f.Type, join(path, k.Value)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return invalidf(path, "want a mapping, got %s", describe(n))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkKeys(n.Content[i+1], t.Elem(), join(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return invalidf(path, "want a list, got %s", describe(n))
+		}
+		for i, item := range n.Content {
+			if err := checkKeys(item, t.Elem(), path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		// A leaf: let yaml.v3 decide what it accepts, and name the key if not.
+		if n.Kind != yaml.ScalarNode || n.Decode(reflect.New(t).Interface()) != nil {
+			return invalidf(path, "want %s, got %s", kindName(t), describe(n))
+		}
+		return nil
+	}
+}
+
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == key {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return t.String()
+}
+
+// describe names what a node holds for an error message; scalars are quoted
+// only when short, so a misplaced secret is not echoed whole.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	if len(n.Value) > 32 {
+		return "a long value"
+	}
+	return strconv.Quote(n.Value)
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func oneLine(err error) string {
+	s := strings.TrimPrefix(err.Error(), "yaml: unmarshal errors:\n")
+	fields := strings.Split(s, "\n")
+	for i := range fields {
+		fields[i] = strings.TrimSpace(fields[i])
+	}
+	return strings.Join(fields, "; ")
+}
+
+var keyOnLine = regexp.MustCompile(`^\s*(?:-\s+)?([^\s:#'"]+)\s*:`)
+
+// keyAtLine names the key whose value is on a 1-based line of the unexpanded
+// text: its full path when that text parses as YAML (a ${VAR} reference
+// usually does), else just the key written on that line.
+func keyAtLine(src []byte, line int) string {
+	var doc yaml.Node
+	if yaml.Unmarshal(src, &doc) == nil && len(doc.Content) > 0 {
+		if p := pathAtLine(doc.Content[0], "", line); p != "" {
+			return p
+		}
+	}
+	lines := strings.Split(string(src), "\n")
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	if m := keyOnLine.FindStringSubmatch(lines[line-1]); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+func pathAtLine(n *yaml.Node, path string, line int) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			if found := pathAtLine(v, p, line); found != "" {
+				return found
+			}
+			if k.Line == line {
+				return p
+			}
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			p := path + "[" + strconv.Itoa(i) + "]"
+			if found := pathAtLine(item, p, line); found != "" {
+				return found
+			}
+		}
+	case yaml.ScalarNode:
+		if n.Line == line {
+			return path
+		}
+	}
+	return ""
+}
+
+func invalidf(path, format string, args ...any) *realmhook.Error {
+	if path == "" {
+		return realmhook.Errorf(realmhook.EINVALID, "config: %s", fmt.Sprintf(format, args...))
+	}
+	return realmhook.Errorf(realmhook.EINVALID, "config: %s: %s", path, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,315 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/realmhook/realmhook"
+)
+
+var (
+	realmKeyPattern   = regexp.MustCompile(`^[A-Z]{2,8}$`)
+	identifierPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// ReservedTablePrefix starts the name of every table realmhook keeps for
+// itself; an app table may not use it, so a migration never copies or
+// overwrites realmhook's own bookkeeping.
+const ReservedTablePrefix = "realmhook_"
+
+// MinInternalSecretLen is the shortest internal.secret accepted.
+const MinInternalSecretLen = 16
+
+// Validate checks the config after defaults were applied and returns the first
+// problem as a *realmhook.Error (EINVALID) whose message is one line naming
+// the key, e.g. "config: realms.EU.baseUrl: must be an absolute http(s) URL".
+//
+// Base URLs of two realms may not be equal (ignoring a trailing "/") and may
+// not overlap: on the same scheme and host, one realm's path may not be a
+// segment prefix of another's ("/eu" and "/eu/x"), because a request path
+// would then belong to both. The one exception is a realm at the root path:
+// the embedded shape puts global at "http://host:port" and nests the other
+// realms under it ("/realms/eu") on purpose; the router gives a request to the
+// realm with the longest matching base path, so the nested realms' routes never
+// reach global.
+func (c *Config) Validate() error {
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
+		return invalidf("listen", "want host:port, got %q", c.Listen)
+	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return invalidf("listen", "invalid port %q", port)
+	}
+	if c.DataDir == "" {
+		return invalidf("dataDir", "required")
+	}
+	if err := checkHTTPURL("installKeys.url", c.InstallKeys.URL); err != nil {
+		return err
+	}
+	if err := positive("installKeys.timeout", c.InstallKeys.Timeout); err != nil {
+		return err
+	}
+	if c.InstallKeys.MaxBytes < 1 {
+		return invalidf("installKeys.maxBytes", "must be at least 1, got %d", c.InstallKeys.MaxBytes)
+	}
+	if err := positive("jwt.leeway", c.JWT.Leeway); err != nil {
+		return err
+	}
+	if err := c.validateRealms(); err != nil {
+		return err
+	}
+	if err := c.validateServe(); err != nil {
+		return err
+	}
+	if err := c.validateMigration(); err != nil {
+		return err
+	}
+	if err := c.validateTables(); err != nil {
+		return err
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return invalidf("log.level", "want debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		return invalidf("log.format", "want json or text, got %q", c.Log.Format)
+	}
+	return nil
+}
+
+func (c *Config) validateRealms() error {
+	if _, ok := c.Realms[realmhook.GlobalRealm]; !ok {
+		return invalidf("realms.global", "required (the realm behind the descriptor's baseUrl)")
+	}
+	type base struct {
+		key        string
+		schemeHost string
+		path       string // without trailing "/"
+	}
+	var bases []base
+	needSecret := ""
+	for _, key := range realmOrder(c.Realms) {
+		r := c.Realms[key]
+		p := "realms." + key
+		if key != realmhook.GlobalRealm && !realmKeyPattern.MatchString(key) {
+			return invalidf(p, `realm key must be "global" or 2 to 8 upper-case letters (e.g. EU, US, GB)`)
+		}
+		if err := checkHTTPURL(p+".baseUrl", r.BaseURL); err != nil {
+			return err
+		}
+		u, _ := url.Parse(r.BaseURL)
+		b := base{key: key, schemeHost: strings.ToLower(u.Scheme + "://" + u.Host), path: strings.TrimRight(u.Path, "/")}
+		for _, o := range bases {
+			if o.schemeHost != b.schemeHost {
+				continue
+			}
+			if o.path == b.path {
+				return invalidf(p+".baseUrl", "same URL as realms.%s.baseUrl", o.key)
+			}
+			short, long := o.path, b.path
+			if len(short) > len(long) {
+				short, long = long, short
+			}
+			if short != "" && strings.HasPrefix(long, short+"/") {
+				return invalidf(p+".baseUrl", "overlaps realms.%s.baseUrl (one path is inside the other)", o.key)
+			}
+		}
+		bases = append(bases, b)
+		if err := checkDatabase(p+".database", r.Database); err != nil {
+			return err
+		}
+		if r.MaxConns < 0 {
+			return invalidf(p+".maxConns", "must not be negative, got %d", r.MaxConns)
+		}
+		if r.InternalURL != "" {
+			if err := checkHTTPURL(p+".internalUrl", r.InternalURL); err != nil {
+				return err
+			}
+			needSecret = p + ".internalUrl"
+		}
+	}
+	if needSecret != "" && c.Internal.Secret == "" {
+		return invalidf("internal.secret", "required when %s is set (write it as ${VAR})", needSecret)
+	}
+	if c.Internal.Secret != "" && len(c.Internal.Secret) < MinInternalSecretLen {
+		return invalidf("internal.secret", "too short, want at least %d characters", MinInternalSecretLen)
+	}
+	return nil
+}
+
+func (c *Config) validateServe() error {
+	seen := make(map[string]bool, len(c.Serve))
+	for i, key := range c.Serve {
+		p := "serve[" + strconv.Itoa(i) + "]"
+		if _, ok := c.Realms[key]; !ok {
+			return invalidf(p, "realm %q is not configured under realms", key)
+		}
+		if seen[key] {
+			return invalidf(p, "realm %q is listed twice", key)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+func (c *Config) validateMigration() error {
+	m := c.Migration
+	for _, d := range []struct {
+		path string
+		v    time.Duration
+	}{
+		{"migration.purgeAfter", m.PurgeAfter},
+		{"migration.leaseTTL", m.LeaseTTL},
+		{"migration.sweepInterval", m.SweepInterval},
+	} {
+		if err := positive(d.path, d.v); err != nil {
+			return err
+		}
+	}
+	for _, n := range []struct {
+		path string
+		v    int
+	}{
+		{"migration.maxConcurrent", m.MaxConcurrent},
+		{"migration.batchRows", m.BatchRows},
+		{"migration.checkpointRows", m.CheckpointRows},
+	} {
+		if n.v < 1 {
+			return invalidf(n.path, "must be at least 1, got %d", n.v)
+		}
+	}
+	if m.CheckpointRows < m.BatchRows {
+		return invalidf("migration.checkpointRows", "must be at least migration.batchRows (%d), got %d", m.BatchRows, m.CheckpointRows)
+	}
+	return nil
+}
+
+func (c *Config) validateTables() error {
+	names := make(map[string]int, len(c.Tables))
+	for i, t := range c.Tables {
+		p := "tables[" + strconv.Itoa(i) + "]"
+		if err := checkIdentifier(p+".name", t.Name); err != nil {
+			return err
+		}
+		lower := strings.ToLower(t.Name)
+		if strings.HasPrefix(lower, ReservedTablePrefix) {
+			return invalidf(p+".name", "%q is reserved: names starting with %q are realmhook's own tables", t.Name, ReservedTablePrefix)
+		}
+		// Unquoted SQL identifiers ignore case, so "Notes" and "notes" are one table.
+		if j, dup := names[lower]; dup {
+			return invalidf(p+".name", "table %q is listed twice (also tables[%d])", t.Name, j)
+		}
+		names[lower] = i
+		if err := checkIdentifier(p+".tenantColumn", t.TenantColumn); err != nil {
+			return err
+		}
+		if len(t.Key) == 0 {
+			return invalidf(p+".key", "required: the columns that identify a row")
+		}
+		cols := make(map[string]bool, len(t.Key))
+		for j, col := range t.Key {
+			kp := p + ".key[" + strconv.Itoa(j) + "]"
+			if err := checkIdentifier(kp, col); err != nil {
+				return err
+			}
+			if cols[strings.ToLower(col)] {
+				return invalidf(kp, "column %q is listed twice", col)
+			}
+			cols[strings.ToLower(col)] = true
+		}
+	}
+	return nil
+}
+
+func checkIdentifier(path, s string) error {
+	if s == "" {
+		return invalidf(path, "required")
+	}
+	if !identifierPattern.MatchString(s) {
+		return invalidf(path, "%q is not a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*)", s)
+	}
+	return nil
+}
+
+func checkHTTPURL(path, raw string) error {
+	if raw == "" {
+		return invalidf(path, "required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalidf(path, "must be an absolute http(s) URL, got %q", raw)
+	}
+	if u.User != nil {
+		return invalidf(path, "must not carry user info")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#") {
+		return invalidf(path, "must not have a query or fragment, got %q", raw)
+	}
+	return nil
+}
+
+// checkDatabase never echoes the value: a PostgreSQL URL may hold a password.
+func checkDatabase(path, raw string) error {
+	if rest, ok := strings.CutPrefix(raw, "sqlite:"); ok {
+		if rest == "" {
+			return invalidf(path, "sqlite: needs a file path (sqlite:PATH)")
+		}
+		return nil
+	}
+	if strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://") {
+		if _, err := url.Parse(raw); err != nil {
+			return invalidf(path, "invalid PostgreSQL URL")
+		}
+		return nil
+	}
+	return invalidf(path, "want sqlite:PATH or a postgres:// URL")
+}
+
+func positive(path string, d time.Duration) error {
+	if d <= 0 {
+		return invalidf(path, "must be positive, got %s", d)
+	}
+	return nil
+}
+
+// realmOrder lists realm keys global first, then sorted, so validation and
+// ServedRealms are deterministic.
+func realmOrder[V any](realms map[string]V) []string {
+	keys := make([]string, 0, len(realms))
+	for k := range realms {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		gi, gj := keys[i] == realmhook.GlobalRealm, keys[j] == realmhook.GlobalRealm
+		if gi != gj {
+			return gi
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
+// ServedRealms is the realm keys this process serves: those under serve, or
+// every configured realm when serve is empty; global first, then sorted.
+func (c *Config) ServedRealms() []string {
+	if len(c.Serve) == 0 {
+		return realmOrder(c.Realms)
+	}
+	set := make(map[string]struct{}, len(c.Serve))
+	for _, k := range c.Serve {
+		set[k] = struct{}{}
+	}
+	return realmOrder(set)
+}
+
+// MigrationEnabled reports whether data residency migrations are accepted;
+// they are unless migration.enabled is false.
+func (c *Config) MigrationEnabled() bool {
+	return c.Migration.Enabled == nil || *c.Migration.Enabled
+}

@@ -1,0 +1,226 @@
+package connectjwt
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// RequestQSH returns the qsh of an incoming request made to a base URL whose
+// path is basePath.
+func RequestQSH(r *http.Request, basePath string) string {
+	return QSH(CanonicalRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, basePath))
+}
+
+// Claims are the verified claims of a Connect token.
+type Claims struct {
+	Issuer    string
+	Subject   string
+	Audience  []string
+	IssuedAt  time.Time // zero when the token has no iat
+	ExpiresAt time.Time
+	QSH       string
+	Context   json.RawMessage // the "context" claim as sent, nil when absent
+}
+
+// connectClaims is the wire form: the registered claims plus Connect's own.
+type connectClaims struct {
+	jwt.RegisteredClaims
+	QSH     string          `json:"qsh,omitempty"`
+	Context json.RawMessage `json:"context,omitempty"`
+}
+
+func (c *connectClaims) public() *Claims {
+	out := &Claims{
+		Issuer:   c.Issuer,
+		Subject:  c.Subject,
+		Audience: []string(c.Audience),
+		QSH:      c.QSH,
+		Context:  c.Context,
+	}
+	if c.IssuedAt != nil {
+		out.IssuedAt = c.IssuedAt.Time
+	}
+	if c.ExpiresAt != nil {
+		out.ExpiresAt = c.ExpiresAt.Time
+	}
+	return out
+}
+
+// Verifier verifies Connect tokens. The zero value allows no clock skew.
+type Verifier struct {
+	Leeway time.Duration    // clock skew allowed on exp, iat and nbf
+	Now    func() time.Time // nil means time.Now
+}
+
+func (v Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// VerifyHS256 verifies a token the host signed with the tenant's shared secret:
+// the algorithm must be HS256 whatever else the header says; exp is required
+// and, like iat and nbf, checked with Leeway; iss must equal wantIssuer unless
+// wantIssuer is ""; qsh must equal RequestQSH(r, basePath), and ContextQSH is
+// accepted only when allowContextQSH.
+func (v Verifier) VerifyHS256(token string, secret []byte, wantIssuer string, r *http.Request, basePath string, allowContextQSH bool) (*Claims, error) {
+	h, _, err := splitToken(token)
+	if err != nil {
+		return nil, err
+	}
+	if h.Alg != jwt.SigningMethodHS256.Alg() {
+		return nil, reject(ReasonAlgorithm, "token is signed with %s, want HS256", quoteShort(h.Alg))
+	}
+	if len(secret) == 0 {
+		// An empty HMAC key is a configuration error that would let anyone sign.
+		return nil, reject(ReasonSignature, "no shared secret to verify the token with")
+	}
+	c, err := v.parse(token, jwt.SigningMethodHS256.Alg(), secret)
+	if err != nil {
+		return nil, err
+	}
+	if wantIssuer != "" && c.Issuer != wantIssuer {
+		return nil, reject(ReasonIssuer, "iss is %s, want %s", quoteShort(c.Issuer), quoteShort(wantIssuer))
+	}
+	if err := checkQSH(c.QSH, r, basePath, allowContextQSH); err != nil {
+		return nil, err
+	}
+	return c.public(), nil
+}
+
+// KeySource gives the RSA public key for a signed-install kid.
+type KeySource interface {
+	PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error)
+}
+
+// VerifyInstall verifies a signed-install token (installed, uninstalled): RS256
+// only; the header's kid must pass ValidKeyID and name a key keys can give;
+// signature; exp and iat with Leeway; qsh against the request (ContextQSH
+// refused); aud must contain one of audiences, trailing "/" ignored. The caller
+// still checks iss against the body's clientKey.
+func (v Verifier) VerifyInstall(ctx context.Context, token string, keys KeySource, r *http.Request, basePath string, audiences []string) (*Claims, error) {
+	h, _, err := splitToken(token)
+	if err != nil {
+		return nil, err
+	}
+	if h.Alg != jwt.SigningMethodRS256.Alg() {
+		return nil, reject(ReasonAlgorithm, "token is signed with %s, want RS256", quoteShort(h.Alg))
+	}
+	if !ValidKeyID(h.Kid) {
+		return nil, reject(ReasonKeyID, "kid %s must be 1 to 128 characters of A-Z a-z 0-9 . _ - without \"..\"", quoteShort(h.Kid))
+	}
+	if keys == nil {
+		return nil, reject(ReasonKeyFetch, "no key source configured")
+	}
+	pub, err := keys.PublicKey(ctx, h.Kid)
+	if err != nil {
+		return nil, &RejectError{Reason: ReasonKeyFetch, Detail: fmt.Sprintf("cannot get the signed-install public key: %v", err), Err: err}
+	}
+	c, err := v.parse(token, jwt.SigningMethodRS256.Alg(), pub)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkQSH(c.QSH, r, basePath, false); err != nil {
+		return nil, err
+	}
+	if !audienceMatches(c.Audience, audiences) {
+		return nil, reject(ReasonAudience, "aud %s names none of the app's base URLs %s",
+			quoteShort(strings.Join(c.Audience, ", ")), strings.Join(audiences, ", "))
+	}
+	return c.public(), nil
+}
+
+// parse verifies signature and times with the one algorithm allowed.
+func (v Verifier) parse(token, alg string, key any) (*connectClaims, error) {
+	now := v.now()
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{alg}),
+		jwt.WithLeeway(v.Leeway),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+	)
+	var c connectClaims
+	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key, nil })
+	if err == nil {
+		return &c, nil
+	}
+	// Claims are decoded before times are validated, so they can explain an error.
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return nil, &RejectError{Reason: ReasonMalformed, Detail: "token or its claims cannot be decoded", Err: err}
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return nil, &RejectError{Reason: ReasonSignature, Detail: "signature does not verify with the " + alg + " key", Err: err}
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return nil, &RejectError{Reason: ReasonMalformed, Detail: "token has no exp claim", Err: err}
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, &RejectError{Reason: ReasonExpired, Detail: fmt.Sprintf("expired at %s; now %s, leeway %s",
+			formatTime(c.ExpiresAt), now.UTC().Format(time.RFC3339), v.Leeway), Err: err}
+	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return nil, &RejectError{Reason: ReasonNotYetValid, Detail: fmt.Sprintf("issued at %s, in the future; now %s, leeway %s",
+			formatTime(c.IssuedAt), now.UTC().Format(time.RFC3339), v.Leeway), Err: err}
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return nil, &RejectError{Reason: ReasonNotYetValid, Detail: fmt.Sprintf("not valid before %s; now %s, leeway %s",
+			formatTime(c.NotBefore), now.UTC().Format(time.RFC3339), v.Leeway), Err: err}
+	default:
+		return nil, &RejectError{Reason: ReasonMalformed, Detail: "token cannot be verified", Err: err}
+	}
+}
+
+func checkQSH(got string, r *http.Request, basePath string, allowContextQSH bool) error {
+	switch {
+	case got == "":
+		return reject(ReasonQSH, "token has no qsh claim")
+	case got == ContextQSH:
+		if allowContextQSH {
+			return nil
+		}
+		return reject(ReasonContextQSH, "a frontend token (qsh %q) cannot call this endpoint", ContextQSH)
+	case r == nil || r.URL == nil:
+		return reject(ReasonQSH, "no request to check the qsh against")
+	}
+	canonical := CanonicalRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, basePath)
+	if subtle.ConstantTimeCompare([]byte(got), []byte(QSH(canonical))) != 1 {
+		return reject(ReasonQSH, "qsh was not computed for this request (canonical request %q)", canonical)
+	}
+	return nil
+}
+
+func audienceMatches(got, want []string) bool {
+	for _, g := range got {
+		g = strings.TrimRight(g, "/")
+		for _, w := range want {
+			if g != "" && g == strings.TrimRight(w, "/") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func formatTime(d *jwt.NumericDate) string {
+	if d == nil {
+		return "(none)"
+	}
+	return d.UTC().Format(time.RFC3339)
+}
+
+// quoteShort quotes attacker-controlled text for an error message, bounded so a
+// huge claim cannot flood the logs.
+func quoteShort(s string) string {
+	const limit = 80
+	if len(s) > limit {
+		return fmt.Sprintf("%q…", s[:limit])
+	}
+	return fmt.Sprintf("%q", s)
+}

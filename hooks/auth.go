@@ -1,0 +1,151 @@
+package hooks
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/realms"
+)
+
+// unauthorizedMessage is the same for an unknown tenant and a bad signature, so
+// a caller without the secret learns nothing about which tenants exist.
+const unauthorizedMessage = "unknown tenant or invalid token"
+
+// reasonUnknownTenant labels the metric for a token whose issuer no realm knows.
+const reasonUnknownTenant = "unknown_tenant"
+
+// authMode says how a host call is bound to a realm.
+type authMode int
+
+const (
+	// pinnedRealm: the call must come to the tenant's pinned realm; any other
+	// realm answers 421 naming the right one (tenant API, enabled, disabled).
+	pinnedRealm authMode = iota
+	// anyRealm: the call may come to any realm's base URL and is resolved to
+	// the tenant's current realm (migration hooks: which base URL the host uses
+	// is not published).
+	anyRealm
+)
+
+// authenticated is the outcome of verifying a host call.
+type authenticated struct {
+	called *realms.Realm // the realm whose base URL the call came to
+	home   *realms.Realm // the realm holding the tenant's active record
+	tenant *realmhook.Tenant
+}
+
+// calledRealm resolves the realm a request was addressed to.
+func (s *Server) calledRealm(r *http.Request) (*realms.Realm, error) {
+	realm, ok := s.opts.Realms.Match(r)
+	if !ok {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "no realm served at %s%s", r.Host, r.URL.Path)
+	}
+	return realm, nil
+}
+
+// authenticateHS256 verifies a call signed with a tenant's shared secret and
+// finds the tenant. The qsh is always checked relative to the base URL the
+// call was made to.
+func (s *Server) authenticateHS256(r *http.Request, mode authMode, allowContextQSH bool) (*authenticated, error) {
+	called, err := s.calledRealm(r)
+	if err != nil {
+		return nil, err
+	}
+	token, err := connectjwt.TokenFromRequest(r)
+	if err != nil {
+		return nil, s.reject(err)
+	}
+	issuer, err := connectjwt.UnverifiedIssuer(token)
+	if err != nil {
+		return nil, s.reject(err)
+	}
+	if issuer == "" {
+		return nil, s.reject(&connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "token has no iss"})
+	}
+
+	verify := func(t *realmhook.Tenant) error {
+		_, err := s.opts.Verifier.VerifyHS256(token, []byte(t.SharedSecret), issuer, r, called.BasePath(), allowContextQSH)
+		if err != nil {
+			return s.reject(err)
+		}
+		return nil
+	}
+
+	if mode == anyRealm {
+		home, t, err := s.opts.Realms.Locate(r.Context(), issuer)
+		if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+			return nil, s.rejectUnknown()
+		} else if err != nil {
+			return nil, err
+		}
+		if err := verify(t); err != nil {
+			return nil, err
+		}
+		noteTenant(r, t.ClientKey, home.Key)
+		return &authenticated{called: called, home: home, tenant: t}, nil
+	}
+
+	t, err := called.Store.GetTenant(r.Context(), issuer)
+	switch {
+	case err == nil && t.State == realmhook.TenantActive:
+		if err := verify(t); err != nil {
+			return nil, err
+		}
+		noteTenant(r, t.ClientKey, called.Key)
+		return &authenticated{called: called, home: called, tenant: t}, nil
+	case err == nil && t.State == realmhook.TenantMoved:
+		// The moved copy still holds the secret until it is purged, so the
+		// caller can be told where to go once it has proved who it is.
+		if err := verify(t); err != nil {
+			return nil, err
+		}
+		return nil, s.misdirected(called, t.MovedTo, t.ClientKey)
+	case err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
+		return nil, err
+	}
+	home, ht, err := s.opts.Realms.Locate(r.Context(), issuer)
+	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+		return nil, s.rejectUnknown()
+	} else if err != nil {
+		return nil, err
+	}
+	if err := verify(ht); err != nil {
+		return nil, err
+	}
+	return nil, s.misdirected(called, home.Key, ht.ClientKey)
+}
+
+// reject turns a verification failure into a 401. The reason is told only
+// when it does not depend on whether the tenant exists: a bad signature reads
+// exactly like an unknown tenant.
+func (s *Server) reject(err error) error {
+	var rej *connectjwt.RejectError
+	if !errors.As(err, &rej) {
+		return err
+	}
+	s.metrics.jwtRejections.WithLabelValues(rej.Reason).Inc()
+	e := realmhook.Errorf(realmhook.EUNAUTHORIZED, unauthorizedMessage)
+	if rej.Reason == connectjwt.ReasonSignature {
+		return e
+	}
+	return e.With("reason", rej.Reason).With("detail", rej.Detail)
+}
+
+func (s *Server) rejectUnknown() error {
+	s.metrics.jwtRejections.WithLabelValues(reasonUnknownTenant).Inc()
+	return realmhook.Errorf(realmhook.EUNAUTHORIZED, unauthorizedMessage)
+}
+
+// misdirected is the 421 that tells a tenant which realm serves it.
+func (s *Server) misdirected(called *realms.Realm, expected, clientKey string) error {
+	s.metrics.misdirected.WithLabelValues(called.Key, expected).Inc()
+	e := realmhook.Errorf(realmhook.EMISDIRECTED, "tenant %q is served by realm %s, not %s", clientKey, expected, called.Key).
+		With("expectedRealm", expected).
+		With("actualRealm", called.Key)
+	if realm, ok := s.opts.Realms.Get(expected); ok {
+		e = e.With("correctBaseUrl", realm.BaseURL)
+	}
+	return e
+}

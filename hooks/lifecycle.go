@@ -1,0 +1,224 @@
+package hooks
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/realms"
+)
+
+// installBody is the host's install/uninstall payload (PROTOCOL.md).
+type installBody struct {
+	Key                      string `json:"key"`
+	ClientKey                string `json:"clientKey"`
+	SharedSecret             string `json:"sharedSecret"`
+	BaseURL                  string `json:"baseUrl"`
+	DisplayURL               string `json:"displayUrl"`
+	ProductType              string `json:"productType"`
+	Description              string `json:"description"`
+	EventType                string `json:"eventType"`
+	ServiceEntitlementNumber string `json:"serviceEntitlementNumber"`
+	InstallationID           string `json:"installationId"`
+	OAuthClientID            string `json:"oauthClientId"`
+	PluginsVersion           string `json:"pluginsVersion"`
+}
+
+const maxClientKeyBytes = 255
+
+func (b *installBody) validate(appKey, eventType string) error {
+	switch {
+	case b.ClientKey == "":
+		return realmhook.Errorf(realmhook.EINVALID, "clientKey is required")
+	case len(b.ClientKey) > maxClientKeyBytes:
+		return realmhook.Errorf(realmhook.EINVALID, "clientKey is longer than %d bytes", maxClientKeyBytes)
+	case b.EventType != "" && b.EventType != eventType:
+		return realmhook.Errorf(realmhook.EINVALID, "eventType is %q on the %s hook", b.EventType, eventType)
+	case appKey != "" && b.Key != "" && b.Key != appKey:
+		return realmhook.Errorf(realmhook.EINVALID, "key %q is not this app's key %q", b.Key, appKey)
+	}
+	if eventType != "installed" {
+		return nil
+	}
+	if b.SharedSecret == "" {
+		return realmhook.Errorf(realmhook.EINVALID, "sharedSecret is required")
+	} else if len(b.SharedSecret) > 1024 {
+		return realmhook.Errorf(realmhook.EINVALID, "sharedSecret is longer than 1024 bytes")
+	}
+	if u, err := url.Parse(b.BaseURL); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return realmhook.Errorf(realmhook.EINVALID, "baseUrl %q is not an absolute http(s) URL", b.BaseURL)
+	}
+	return nil
+}
+
+// verifyInstall checks a signed (RS256) install or uninstall and returns its body.
+func (s *Server) verifyInstall(r *http.Request, called *realms.Realm, eventType string) (*installBody, error) {
+	token, err := connectjwt.TokenFromRequest(r)
+	if err != nil {
+		return nil, s.reject(err)
+	}
+	claims, err := s.opts.Verifier.VerifyInstall(r.Context(), token, s.opts.InstallKeys, r, called.BasePath(), s.opts.Realms.BaseURLs())
+	if err != nil {
+		return nil, s.reject(err)
+	}
+	var body installBody
+	if err := decodeJSON(r, &body); err != nil {
+		return nil, err
+	}
+	if err := body.validate(s.opts.AppKey, eventType); err != nil {
+		return nil, err
+	}
+	if claims.Issuer != body.ClientKey {
+		return nil, s.reject(&connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "iss does not match the body's clientKey"})
+	}
+	return &body, nil
+}
+
+// installed records the tenant in the realm whose base URL the install came
+// to: that realm becomes the tenant's pinned realm.
+func (s *Server) installed(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	called, err := s.calledRealm(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := s.verifyInstall(r, called, "installed")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	noteTenant(r, body.ClientKey, called.Key)
+	ctx := r.Context()
+
+	home, _, err := s.opts.Realms.Locate(ctx, body.ClientKey)
+	switch {
+	case err == nil && home.Key != called.Key:
+		s.writeError(w, r, realmhook.Errorf(realmhook.ECONFLICT,
+			"tenant %q is pinned to realm %s; one tenant lives in one realm, so it cannot be installed in %s", body.ClientKey, home.Key, called.Key).
+			With("pinnedRealm", home.Key))
+		return
+	case err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
+		s.writeError(w, r, err)
+		return
+	}
+
+	now := time.Now().UTC()
+	t := &realmhook.Tenant{InstalledAt: now}
+	existing, err := called.Store.GetTenant(ctx, body.ClientKey)
+	switch {
+	case err == nil:
+		if err := installableOver(existing); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		t = existing
+	case realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
+		s.writeError(w, r, err)
+		return
+	}
+	t.ClientKey = body.ClientKey
+	t.SharedSecret = body.SharedSecret
+	t.BaseURL = body.BaseURL
+	t.DisplayURL = body.DisplayURL
+	t.ProductType = body.ProductType
+	t.Description = body.Description
+	t.ServiceEntitlementNumber = body.ServiceEntitlementNumber
+	t.InstallationID = body.InstallationID
+	t.OAuthClientID = body.OAuthClientID
+	t.PluginsVersion = body.PluginsVersion
+	t.AppKey = body.Key
+	t.State = realmhook.TenantActive
+	t.UpdatedAt = now
+	if err := called.Store.PutTenant(ctx, t); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log(r).Info("tenant installed", slog.String("tenant", t.ClientKey), slog.String("realm", called.Key), slog.Bool("reinstall", existing != nil))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// installableOver refuses an install over a record that a migration owns.
+func installableOver(t *realmhook.Tenant) error {
+	switch {
+	case t.Frozen():
+		return realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated; install again after the migration ends", t.ClientKey)
+	case t.State == realmhook.TenantMoved:
+		return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q was migrated to realm %s and is pinned there", t.ClientKey, t.MovedTo).
+			With("pinnedRealm", t.MovedTo)
+	case t.State == realmhook.TenantIncoming:
+		return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q is being migrated into this realm; install again after the migration ends", t.ClientKey)
+	}
+	return nil
+}
+
+// uninstalled marks the tenant uninstalled; its data stays, so that a
+// re-install finds it. Repeating it, or uninstalling an unknown tenant, is a no-op.
+func (s *Server) uninstalled(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	called, err := s.calledRealm(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	body, err := s.verifyInstall(r, called, "uninstalled")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	noteTenant(r, body.ClientKey, called.Key)
+	ctx := r.Context()
+	t, err := called.Store.GetTenant(ctx, body.ClientKey)
+	if err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
+		s.writeError(w, r, err)
+		return
+	}
+	if err != nil || t.State != realmhook.TenantActive {
+		home, _, lerr := s.opts.Realms.Locate(ctx, body.ClientKey)
+		if lerr == nil && home.Key != called.Key {
+			s.writeError(w, r, s.misdirected(called, home.Key, body.ClientKey))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if t.Frozen() {
+		s.writeError(w, r, realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated; uninstall after the migration ends", t.ClientKey))
+		return
+	}
+	t.State = realmhook.TenantUninstalled
+	t.Enabled = false
+	t.UpdatedAt = time.Now().UTC()
+	if err := called.Store.PutTenant(ctx, t); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	s.log(r).Info("tenant uninstalled", slog.String("tenant", t.ClientKey), slog.String("realm", called.Key))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// enabled handles the enabled and disabled hooks (HS256).
+func (s *Server) enabled(on bool) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+		auth, err := s.authenticateHS256(r, pinnedRealm, false)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		t := auth.tenant
+		if t.Frozen() {
+			s.writeError(w, r, realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated", t.ClientKey))
+			return
+		}
+		t.Enabled = on
+		t.UpdatedAt = time.Now().UTC()
+		if err := auth.home.Store.PutTenant(r.Context(), t); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

@@ -1,0 +1,227 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/migration"
+)
+
+// migrationBody is what the host sends to /schedule, /start, /commit and /rollback.
+type migrationBody struct {
+	StartTime   string          `json:"startTime"`
+	EndTime     string          `json:"endTime"`
+	Location    string          `json:"location"`
+	MigrationID json.RawMessage `json:"migrationId"`
+}
+
+// migrationID accepts the id as a JSON string or number: the published examples
+// show it both ways.
+func migrationID(raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", realmhook.Errorf(realmhook.EINVALID, "migrationId is required")
+	}
+	var id string
+	if raw[0] == '"' {
+		if err := json.Unmarshal(raw, &id); err != nil {
+			return "", realmhook.Errorf(realmhook.EINVALID, "migrationId: %v", err)
+		}
+	} else {
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return "", realmhook.Errorf(realmhook.EINVALID, "migrationId must be a string or a number")
+		}
+		id = n.String()
+	}
+	return checkMigrationID(id)
+}
+
+func checkMigrationID(id string) (string, error) {
+	id = strings.TrimSpace(id)
+	switch {
+	case id == "":
+		return "", realmhook.Errorf(realmhook.EINVALID, "migrationId is required")
+	case len(id) > 255:
+		return "", realmhook.Errorf(realmhook.EINVALID, "migrationId is longer than 255 bytes")
+	}
+	return id, nil
+}
+
+func parseTime(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, realmhook.Errorf(realmhook.EINVALID, "%s is required", field)
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, realmhook.Errorf(realmhook.EINVALID, "%s %q is not an ISO-8601 time", field, v)
+	}
+	return t.UTC(), nil
+}
+
+// scheduleRequest parses the body of /schedule and /start.
+func scheduleRequest(r *http.Request) (migration.Request, error) {
+	var body migrationBody
+	if err := decodeJSON(r, &body); err != nil {
+		return migration.Request{}, err
+	}
+	id, err := migrationID(body.MigrationID)
+	if err != nil {
+		return migration.Request{}, err
+	}
+	start, err := parseTime("startTime", body.StartTime)
+	if err != nil {
+		return migration.Request{}, err
+	}
+	end, err := parseTime("endTime", body.EndTime)
+	if err != nil {
+		return migration.Request{}, err
+	}
+	if body.Location == "" {
+		return migration.Request{}, realmhook.Errorf(realmhook.EINVALID, "location is required")
+	}
+	return migration.Request{MigrationID: id, Location: body.Location, StartTime: start, EndTime: end}, nil
+}
+
+// writeMigrationError answers a failed hook. Errors that carry a protocol code
+// are final for the host; a transient internal one is answered 503 without a
+// code, which the host retries.
+func (s *Server) writeMigrationError(w http.ResponseWriter, r *http.Request, err error) {
+	code := realmhook.ErrorCode(err)
+	if code == realmhook.EINTERNAL {
+		s.log(r).Error("migration hook failed", slog.String("error", err.Error()))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+			"error": "unavailable", "message": "temporarily unavailable; retry",
+		})
+		return
+	}
+	body := errorBody(err)
+	if code != realmhook.EUNAUTHORIZED && code != realmhook.ETOOLARGE {
+		body["errorResponseCode"] = migration.ResponseCode(err)
+	}
+	writeJSON(w, statusOf(code), body)
+}
+
+// migrationView is how a migration is shown to the host.
+func migrationView(m *realmhook.Migration) map[string]any {
+	v := map[string]any{
+		"migrationId": m.ID,
+		"status":      string(m.State),
+		"location":    m.TargetRealm,
+		"progress": map[string]any{
+			"tablesDone":  m.Progress.TablesDone,
+			"tablesTotal": m.Progress.TablesTotal,
+			"rowsCopied":  m.Progress.RowsCopied,
+			"rowsTotal":   m.Progress.RowsTotal,
+			"percent":     m.Progress.Percent(),
+		},
+	}
+	if m.State == realmhook.MigrationFailed {
+		code := m.ErrorResponseCode
+		if code == "" {
+			code = realmhook.ResponseOther
+		}
+		v["errorResponseCode"] = code
+	}
+	if m.Message != "" {
+		v["message"] = m.Message
+	}
+	return v
+}
+
+func (s *Server) logMigration(r *http.Request, m *realmhook.Migration, hook string) {
+	s.log(r).Info("migration hook", slog.String("hook", hook), slog.String("tenant", m.ClientKey),
+		slog.String("migration_id", m.ID), slog.String("status", string(m.State)))
+}
+
+func (s *Server) migrationSchedule(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	s.scheduleOrStart(w, r, "schedule", s.opts.Migrations.Schedule)
+}
+
+func (s *Server) migrationStart(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	s.scheduleOrStart(w, r, "start", s.opts.Migrations.Start)
+}
+
+type scheduleFunc func(ctx context.Context, realm string, t *realmhook.Tenant, req migration.Request) (*realmhook.Migration, error)
+
+func (s *Server) scheduleOrStart(w http.ResponseWriter, r *http.Request, hook string, do scheduleFunc) {
+	auth, err := s.authenticateHS256(r, anyRealm, false)
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	req, err := scheduleRequest(r)
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	m, err := do(r.Context(), auth.home.Key, auth.tenant, req)
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	s.logMigration(r, m, hook)
+	writeJSON(w, http.StatusOK, migrationView(m))
+}
+
+func (s *Server) migrationStatus(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	auth, err := s.authenticateHS256(r, anyRealm, false)
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	id, err := checkMigrationID(r.URL.Query().Get("migrationId"))
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	m, err := s.opts.Migrations.Status(r.Context(), auth.home.Key, auth.tenant.ClientKey, id)
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, migrationView(m))
+}
+
+type finishFunc func(ctx context.Context, realm, clientKey, id string) (*realmhook.Migration, error)
+
+func (s *Server) migrationCommit(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	s.finish(w, r, "commit", s.opts.Migrations.Commit)
+}
+
+func (s *Server) migrationRollback(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	s.finish(w, r, "rollback", s.opts.Migrations.Rollback)
+}
+
+func (s *Server) finish(w http.ResponseWriter, r *http.Request, hook string, do finishFunc) {
+	auth, err := s.authenticateHS256(r, anyRealm, false)
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	var body migrationBody
+	if err := decodeJSON(r, &body); err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	id, err := migrationID(body.MigrationID)
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	m, err := do(r.Context(), auth.home.Key, auth.tenant.ClientKey, id)
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	s.logMigration(r, m, hook)
+	writeJSON(w, http.StatusOK, migrationView(m))
+}

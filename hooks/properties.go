@@ -1,0 +1,156 @@
+package hooks
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/realmhook/realmhook"
+)
+
+// Page sizes of the property listing.
+const (
+	defaultListLimit = 50
+	maxListLimit     = 1000
+)
+
+// tenantHandle is a tenant API handler, called once the tenant is verified and
+// known to live in the realm that was called.
+type tenantHandle func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *authenticated)
+
+// tenantAPI authenticates a tenant API call: a Connect JWT (context-qsh
+// allowed, since the app's own frontend mints those) for a tenant pinned to
+// the realm called. Every answer names the realm in X-Realm.
+func (s *Server) tenantAPI(h tenantHandle) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		if called, ok := s.opts.Realms.Match(r); ok {
+			w.Header().Set("X-Realm", called.Key)
+		}
+		auth, err := s.authenticateHS256(r, pinnedRealm, true)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r, ps, auth)
+	}
+}
+
+// propertyKey validates the key taken from the path.
+func propertyKey(ps httprouter.Params) (string, error) {
+	key := strings.TrimPrefix(ps.ByName("key"), "/")
+	switch {
+	case key == "":
+		return "", realmhook.Errorf(realmhook.EINVALID, "property key is empty")
+	case len(key) > realmhook.MaxPropertyKeyBytes:
+		return "", realmhook.Errorf(realmhook.EINVALID, "property key is %d bytes; the limit is %d", len(key), realmhook.MaxPropertyKeyBytes)
+	case !utf8.ValidString(key):
+		return "", realmhook.Errorf(realmhook.EINVALID, "property key is not valid UTF-8")
+	}
+	return key, nil
+}
+
+type propertyView struct {
+	Key   string          `json:"key"`
+	Value json.RawMessage `json:"value"`
+}
+
+func (s *Server) getProperty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *authenticated) {
+	key, err := propertyKey(ps)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	value, err := auth.home.Store.GetProperty(r.Context(), auth.tenant.ClientKey, key)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, propertyView{Key: key, Value: value})
+}
+
+func (s *Server) putProperty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *authenticated) {
+	key, err := propertyKey(ps)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	value, err := readBody(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch {
+	case len(value) > realmhook.MaxPropertyValueBytes:
+		s.writeError(w, r, realmhook.Errorf(realmhook.ETOOLARGE, "property value is %d bytes; the limit is %d", len(value), realmhook.MaxPropertyValueBytes))
+		return
+	case !json.Valid(value):
+		s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "property value is not valid JSON"))
+		return
+	}
+	created, err := auth.home.Store.PutProperty(r.Context(), auth.tenant.ClientKey, key, value)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, propertyView{Key: key, Value: value})
+}
+
+func (s *Server) deleteProperty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *authenticated) {
+	key, err := propertyKey(ps)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := auth.home.Store.DeleteProperty(r.Context(), auth.tenant.ClientKey, key); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// listProperties pages through the tenant's properties by key. The cursor is
+// the last key of the previous page, encoded so it is opaque to callers.
+func (s *Server) listProperties(w http.ResponseWriter, r *http.Request, _ httprouter.Params, auth *authenticated) {
+	q := r.URL.Query()
+	limit := defaultListLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxListLimit {
+			s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "limit must be a whole number from 1 to %d", maxListLimit))
+			return
+		}
+		limit = n
+	}
+	var after string
+	if c := q.Get("cursor"); c != "" {
+		b, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil {
+			s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "cursor is not one this API returned"))
+			return
+		}
+		after = string(b)
+	}
+	props, err := auth.home.Store.ListProperties(r.Context(), auth.tenant.ClientKey, q.Get("prefix"), after, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := make([]propertyView, 0, len(props))
+	for _, p := range props {
+		out = append(out, propertyView{Key: p.Key, Value: p.Value})
+	}
+	body := map[string]any{"properties": out}
+	if len(props) == limit {
+		body["nextCursor"] = base64.RawURLEncoding.EncodeToString([]byte(props[len(props)-1].Key))
+	}
+	writeJSON(w, http.StatusOK, body)
+}

@@ -1,0 +1,244 @@
+// Package hooks is realmhook's public HTTP surface, everything the host product
+// and a tenant call: the descriptor, the lifecycle hooks, the data residency
+// migration hooks and the tenant API, all behind Connect JWT verification and
+// routed to the realm that holds the tenant; plus health and metrics.
+package hooks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/migration"
+	"github.com/realmhook/realmhook/realms"
+)
+
+// Lifecycle holds the descriptor's lifecycle paths, relative to a realm's base URL.
+type Lifecycle struct {
+	Installed, Uninstalled, Enabled, Disabled, DareMigration string
+}
+
+// Options wire a Server.
+type Options struct {
+	Realms *realms.Registry
+	// Descriptor is the built app descriptor, served as is.
+	Descriptor []byte
+	AppKey     string
+	Lifecycle  Lifecycle
+	Migrations *migration.Service
+	Verifier   connectjwt.Verifier
+	// InstallKeys resolves the signed-install public keys.
+	InstallKeys connectjwt.KeySource
+	Logger      *slog.Logger
+	Metrics     *Metrics
+}
+
+// Server answers every public route.
+type Server struct {
+	opts    Options
+	router  *httprouter.Router
+	metrics *Metrics
+	logger  *slog.Logger
+}
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	tenantAttrKey
+)
+
+// New builds the routes for every served realm.
+func New(opts Options) (*Server, error) {
+	if opts.Realms == nil || opts.Migrations == nil || opts.InstallKeys == nil {
+		return nil, fmt.Errorf("hooks: Realms, Migrations and InstallKeys are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	s := &Server{opts: opts, metrics: opts.Metrics, logger: opts.Logger}
+	s.router = httprouter.New()
+	s.router.RedirectTrailingSlash = false
+	s.router.RedirectFixedPath = false
+	s.router.HandleMethodNotAllowed = true
+	s.router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, realmhook.Errorf(realmhook.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	s.router.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{
+			"error": "method_not_allowed", "message": fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path),
+		})
+	})
+	s.router.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
+		s.log(r).Error("panic serving request", slog.Any("panic", v))
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": realmhook.EINTERNAL, "message": "internal error"})
+	}
+
+	lc := opts.Lifecycle
+	for _, p := range opts.Realms.BasePaths() {
+		s.handle(http.MethodGet, p, "/atlassian-connect.json", s.serveDescriptor)
+		s.handle(http.MethodPost, p, lc.Installed, s.installed)
+		s.handle(http.MethodPost, p, lc.Uninstalled, s.uninstalled)
+		s.handle(http.MethodPost, p, lc.Enabled, s.enabled(true))
+		s.handle(http.MethodPost, p, lc.Disabled, s.enabled(false))
+		s.handle(http.MethodPost, p, lc.DareMigration+"/schedule", s.migrationSchedule)
+		s.handle(http.MethodPost, p, lc.DareMigration+"/start", s.migrationStart)
+		s.handle(http.MethodGet, p, lc.DareMigration+"/status", s.migrationStatus)
+		s.handle(http.MethodPost, p, lc.DareMigration+"/commit", s.migrationCommit)
+		s.handle(http.MethodPost, p, lc.DareMigration+"/rollback", s.migrationRollback)
+		s.handle(http.MethodGet, p, "/api/v1/properties", s.tenantAPI(s.listProperties))
+		s.handle(http.MethodGet, p, "/api/v1/properties/*key", s.tenantAPI(s.getProperty))
+		s.handle(http.MethodPut, p, "/api/v1/properties/*key", s.tenantAPI(s.putProperty))
+		s.handle(http.MethodDelete, p, "/api/v1/properties/*key", s.tenantAPI(s.deleteProperty))
+	}
+	s.handleRoot(http.MethodGet, "/healthz", s.healthz)
+	s.handleRoot(http.MethodGet, "/readyz", s.readyz)
+	metrics := promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{})
+	s.handleRoot(http.MethodGet, "/metrics", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+		metrics.ServeHTTP(w, r)
+	})
+	return s, nil
+}
+
+// Handler is the server's http.Handler.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// handle registers route under a realm base path. The metrics label is the
+// route without the realm prefix, so series don't multiply with realms.
+func (s *Server) handle(method, basePath, route string, h httprouter.Handle) {
+	s.router.Handle(method, basePath+route, s.instrument(route, h))
+}
+
+func (s *Server) handleRoot(method, route string, h httprouter.Handle) {
+	s.router.Handle(method, route, s.instrument(route, h))
+}
+
+// statusRecorder remembers the status a handler wrote, for logs and metrics.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// tenantAttr is filled by handlers once they know the tenant, so the access log
+// line names it.
+type tenantAttr struct{ clientKey, realm string }
+
+func (s *Server) instrument(route string, h httprouter.Handle) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-Id")
+		if !requestIDPattern.MatchString(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ta := &tenantAttr{}
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = context.WithValue(ctx, tenantAttrKey, ta)
+		r = r.WithContext(ctx)
+		rec := &statusRecorder{ResponseWriter: w}
+		h(rec, r, ps)
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		realmLabel := "-"
+		if realm, ok := s.opts.Realms.Match(r); ok {
+			realmLabel = realm.Key
+		}
+		s.metrics.requests.WithLabelValues(realmLabel, route, fmt.Sprint(rec.status)).Inc()
+		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		// The path only: the query may carry a JWT, which is never logged.
+		attrs := []any{
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
+		}
+		if ta.clientKey != "" {
+			attrs = append(attrs, slog.String("tenant", ta.clientKey), slog.String("tenant_realm", ta.realm))
+		}
+		level := slog.LevelInfo
+		if rec.status >= 500 {
+			level = slog.LevelError
+		}
+		s.log(r).Log(r.Context(), level, "request", attrs...)
+	}
+}
+
+// log returns the logger carrying the request id.
+func (s *Server) log(r *http.Request) *slog.Logger {
+	if id, ok := r.Context().Value(requestIDKey).(string); ok {
+		return s.logger.With(slog.String("request_id", id))
+	}
+	return s.logger
+}
+
+// noteTenant records the tenant for the access log.
+func noteTenant(r *http.Request, clientKey, realm string) {
+	if ta, ok := r.Context().Value(tenantAttrKey).(*tenantAttr); ok {
+		ta.clientKey, ta.realm = clientKey, realm
+	}
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *Server) serveDescriptor(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(s.opts.Descriptor)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+// readyz answers 200 only when every served realm's database answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	realmsStatus := map[string]string{}
+	ready := true
+	for _, realm := range s.opts.Realms.Served() {
+		if err := realm.Store.Ping(ctx); err != nil {
+			ready = false
+			realmsStatus[realm.Key] = "unavailable"
+			s.log(r).Warn("realm database not ready", slog.String("realm", realm.Key), slog.String("error", err.Error()))
+			continue
+		}
+		realmsStatus[realm.Key] = "ok"
+	}
+	status := http.StatusOK
+	if !ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, map[string]any{"ready": ready, "realms": realmsStatus})
+}

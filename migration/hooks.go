@@ -1,0 +1,463 @@
+package migration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
+)
+
+// Request is the body of /schedule and /start (only MigrationID for the rest).
+type Request struct {
+	MigrationID string
+	// Location is the target realm key.
+	Location  string
+	StartTime time.Time
+	EndTime   time.Time
+}
+
+// maxMigrationIDBytes bounds the id the host sends; it ends up in lease names.
+const maxMigrationIDBytes = 255
+
+// realmKeyPattern is what a realm key looks like ("EU", "global").
+var realmKeyPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
+
+func checkID(id string) error {
+	switch {
+	case id == "":
+		return realmhook.Errorf(realmhook.EINVALID, "migrationId is required")
+	case len(id) > maxMigrationIDBytes:
+		return realmhook.Errorf(realmhook.EINVALID, "migrationId is longer than %d bytes", maxMigrationIDBytes)
+	}
+	return nil
+}
+
+func checkScheduleRequest(tenant *realmhook.Tenant, req Request) error {
+	switch {
+	case tenant == nil || tenant.ClientKey == "":
+		return realmhook.Errorf(realmhook.EINVALID, "tenant is required")
+	case req.Location == "":
+		return realmhook.Errorf(realmhook.EINVALID, "location is required")
+	case !realmKeyPattern.MatchString(req.Location):
+		return realmhook.Errorf(realmhook.EINVALID, "location %q is not a realm key", req.Location)
+	case req.StartTime.IsZero():
+		return realmhook.Errorf(realmhook.EINVALID, "startTime is required")
+	case req.EndTime.IsZero():
+		return realmhook.Errorf(realmhook.EINVALID, "endTime is required")
+	case !req.EndTime.After(req.StartTime):
+		return realmhook.Errorf(realmhook.EINVALID, "endTime %s is not after startTime %s",
+			req.EndTime.UTC().Format(time.RFC3339), req.StartTime.UTC().Format(time.RFC3339))
+	}
+	return checkID(req.MigrationID)
+}
+
+// servedStore returns the store of a realm this process serves.
+func (s *Service) servedStore(realm string) (store.Store, error) {
+	st, ok := s.served[realm]
+	if !ok {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "realm %q is not served by this process", realm)
+	}
+	return st, nil
+}
+
+// Schedule records a migration of tenant from realm (where its active record
+// lives) to req.Location. Repeating it returns the existing migration.
+func (s *Service) Schedule(ctx context.Context, realm string, tenant *realmhook.Tenant, req Request) (*realmhook.Migration, error) {
+	if err := checkScheduleRequest(tenant, req); err != nil {
+		return nil, err
+	}
+	st, err := s.servedStore(realm)
+	if err != nil {
+		return nil, err
+	}
+	if m, err := st.GetMigration(ctx, tenant.ClientKey, req.MigrationID); err == nil {
+		return sameSchedule(m, req)
+	} else if realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
+		return nil, fmt.Errorf("schedule %s: %w", req.MigrationID, err)
+	}
+	if !s.cfg.Enabled {
+		return nil, hookError(realmhook.EINVALID, realmhook.ResponseNotSupported, "data residency migrations are switched off")
+	}
+	if _, ok := s.peers[req.Location]; !ok && req.Location != realm {
+		return nil, hookError(realmhook.EINVALID, realmhook.ResponseRealmNotSupported, "realm %s is not supported", req.Location)
+	}
+
+	// Count and create under one lock so that two schedules here cannot both
+	// take the last slot.
+	s.scheduleMu.Lock()
+	defer s.scheduleMu.Unlock()
+	if err := s.checkCapacity(ctx, tenant, req.MigrationID); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	m := &realmhook.Migration{
+		ClientKey:   tenant.ClientKey,
+		ID:          req.MigrationID,
+		SourceRealm: realm,
+		TargetRealm: req.Location,
+		State:       realmhook.MigrationScheduled,
+		StartTime:   req.StartTime.UTC(),
+		EndTime:     req.EndTime.UTC(),
+		Progress:    realmhook.Progress{TablesTotal: len(s.tables)},
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	if err := st.CreateMigration(ctx, m); realmhook.ErrorCode(err) == realmhook.ECONFLICT {
+		// A concurrent repeat of this schedule won.
+		existing, gerr := st.GetMigration(ctx, tenant.ClientKey, req.MigrationID)
+		if gerr != nil {
+			return nil, fmt.Errorf("schedule %s: %w", req.MigrationID, gerr)
+		}
+		return sameSchedule(existing, req)
+	} else if err != nil {
+		return nil, fmt.Errorf("schedule %s: %w", req.MigrationID, err)
+	}
+	s.log.Info("migration scheduled", "tenant", m.ClientKey, "migration_id", m.ID,
+		"source", m.SourceRealm, "target", m.TargetRealm, "end_time", m.EndTime)
+	return m, nil
+}
+
+// sameSchedule answers a repeated schedule: the existing migration, unless the
+// repeat names another target.
+func sameSchedule(m *realmhook.Migration, req Request) (*realmhook.Migration, error) {
+	if m.TargetRealm != req.Location {
+		return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther,
+			"migration %q is already scheduled to %s, not %s", m.ID, m.TargetRealm, req.Location)
+	}
+	return m, nil
+}
+
+// checkCapacity refuses a schedule while the tenant has another unfinished
+// migration (ECONFLICT) or when MaxConcurrent migrations are scheduled or
+// running across every served realm (E0004).
+func (s *Service) checkCapacity(ctx context.Context, tenant *realmhook.Tenant, id string) error {
+	running := 0
+	for realm, st := range s.served {
+		ms, err := st.ListMigrations(ctx, append(activeStates, realmhook.MigrationFailed)...)
+		if err != nil {
+			return fmt.Errorf("count migrations in %s: %w", realm, err)
+		}
+		for _, m := range ms {
+			// A failed migration holds the tenant only while it keeps it
+			// frozen, that is until its rollback.
+			holds := m.State != realmhook.MigrationFailed || tenant.MigrationID == m.ID
+			if m.ClientKey == tenant.ClientKey && m.ID != id && holds {
+				return hookError(realmhook.ECONFLICT, realmhook.ResponseOther,
+					"tenant %q has migration %q in state %s", tenant.ClientKey, m.ID, m.State)
+			}
+			if m.State != realmhook.MigrationFailed {
+				running++
+			}
+		}
+	}
+	if s.cfg.MaxConcurrent > 0 && running >= s.cfg.MaxConcurrent {
+		return hookError(realmhook.ECONFLICT, realmhook.ResponseTooManyConcurrent,
+			"%d migrations are scheduled or running; the limit is %d", running, s.cfg.MaxConcurrent)
+	}
+	return nil
+}
+
+// Start freezes the tenant's writes and starts copying in the background; it
+// answers at once. Repeating it while the migration runs returns it.
+func (s *Service) Start(ctx context.Context, realm string, tenant *realmhook.Tenant, req Request) (*realmhook.Migration, error) {
+	if tenant == nil || tenant.ClientKey == "" {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "tenant is required")
+	}
+	if err := checkID(req.MigrationID); err != nil {
+		return nil, err
+	}
+	st, err := s.servedStore(realm)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		m, err := st.GetMigration(ctx, tenant.ClientKey, req.MigrationID)
+		if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+			return nil, notScheduled(tenant.ClientKey, req.MigrationID)
+		} else if err != nil {
+			return nil, fmt.Errorf("start %s: %w", req.MigrationID, err)
+		}
+		if req.Location != "" && req.Location != m.TargetRealm {
+			return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther,
+				"migration %q is scheduled to %s, not %s", m.ID, m.TargetRealm, req.Location)
+		}
+		switch m.State {
+		case realmhook.MigrationScheduled:
+		case realmhook.MigrationCopying, realmhook.MigrationVerifying, realmhook.MigrationReadyToCommit:
+			return m, nil
+		default:
+			return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther, "migration %q is %s; it cannot start", m.ID, m.State)
+		}
+		err = s.startScheduled(ctx, realm, st, m, req)
+		if errors.Is(err, errStateChanged) {
+			continue // a concurrent repeat started it; answer from its record
+		} else if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
+// startScheduled freezes the tenant and then records the start: in this
+// order, a crash in between leaves a frozen tenant and a scheduled migration,
+// which a repeated /start or a /rollback completes; never a copy of a tenant
+// that still takes writes.
+func (s *Service) startScheduled(ctx context.Context, realm string, st store.Store, m *realmhook.Migration, req Request) error {
+	if err := s.checkWindow(m); err != nil {
+		return hookError(realmhook.ECONFLICT, realmhook.ResponseOther, "%s", err)
+	}
+	if _, err := s.frozenTenant(ctx, st, m); err != nil {
+		return hookError(realmhook.ErrorCode(err), realmhook.ResponseOther, "start %s: %s", m.ID, realmhook.ErrorMessage(err))
+	}
+	if m.TargetRealm == m.SourceRealm {
+		return s.transition(ctx, st, m, realmhook.MigrationReadyToCommit, "started; target is the current realm, nothing to copy", nil)
+	}
+	err := s.transition(ctx, st, m, realmhook.MigrationCopying, "started", func(n *realmhook.Migration) {
+		// The host's latest word on the window is the one that counts.
+		if !req.EndTime.IsZero() && req.EndTime.After(n.StartTime) {
+			n.EndTime = req.EndTime.UTC()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	s.startJob(realm, m)
+	return nil
+}
+
+// Status returns the migration, looking in realm's store first and then in
+// every served store. One row read.
+func (s *Service) Status(ctx context.Context, realm, clientKey, id string) (*realmhook.Migration, error) {
+	m, _, err := s.find(ctx, realm, clientKey, id)
+	return m, err
+}
+
+// Commit makes the target copy the tenant's data: from ready-to-commit it
+// records committing, then activates the tenant in the target, marks it moved
+// in the source and records committed. Repeating it returns the committed
+// migration.
+func (s *Service) Commit(ctx context.Context, realm, clientKey, id string) (*realmhook.Migration, error) {
+	for {
+		m, home, err := s.find(ctx, realm, clientKey, id)
+		if err != nil {
+			return nil, err
+		}
+		switch m.State {
+		case realmhook.MigrationCommitted:
+			return m, nil
+		case realmhook.MigrationCommitting:
+			return s.finishNow(ctx, home, m, false)
+		case realmhook.MigrationReadyToCommit:
+		default:
+			return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther, "migration %q is %s, not ready-to-commit", id, m.State)
+		}
+		// Recorded before anything changes, so a crash from here on is
+		// finished by Run, never left half-done.
+		err = s.transition(ctx, s.served[home], m, realmhook.MigrationCommitting, "commit requested", nil)
+		if errors.Is(err, errStateChanged) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		return s.finishNow(ctx, home, m, false)
+	}
+}
+
+// Rollback undoes a migration in any state but committed: it stops the copy,
+// records rolling-back, deletes the target copy and unfreezes the tenant.
+// Repeating it returns the rolled-back migration.
+func (s *Service) Rollback(ctx context.Context, realm, clientKey, id string) (*realmhook.Migration, error) {
+	m, home, err := s.find(ctx, realm, clientKey, id)
+	if err != nil {
+		return nil, err
+	}
+	if m, err := rollbackable(m); m != nil || err != nil {
+		return m, err
+	}
+	name := leaseName(clientKey, id)
+	// Stop this process's copy first, so that it writes nothing after the
+	// cleanup. A copy on another replica stops at its next checkpoint, when it
+	// finds the state changed, and releases the lease to whoever finishes.
+	h, hctx, err := s.claim(ctx, name, true)
+	if err != nil {
+		return nil, err
+	}
+	defer s.unclaim(name, h)
+	st := s.served[home]
+	for {
+		if m, err = st.GetMigration(hctx, clientKey, id); err != nil {
+			return nil, fmt.Errorf("rollback %s: %w", id, err)
+		}
+		if done, err := rollbackable(m); done != nil || err != nil {
+			return done, err
+		}
+		if m.State == realmhook.MigrationRollingBack {
+			break
+		}
+		err = s.transition(hctx, st, m, realmhook.MigrationRollingBack, "rollback requested", nil)
+		if err == nil {
+			break
+		} else if !errors.Is(err, errStateChanged) {
+			return nil, err
+		}
+	}
+	return s.finishClaimed(ctx, hctx, st, m)
+}
+
+// rollbackable returns (m, nil) when a rollback has nothing left to do, an
+// error when it must be refused, and (nil, nil) when it should go on.
+func rollbackable(m *realmhook.Migration) (*realmhook.Migration, error) {
+	switch m.State {
+	case realmhook.MigrationRolledBack:
+		return m, nil
+	case realmhook.MigrationCommitted:
+		return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther, "migration %q is committed; it cannot be rolled back", m.ID)
+	}
+	return nil, nil
+}
+
+// finishNow finishes a recorded commit or rollback within the hook: under this
+// process's claim and the migration's lease. When another replica holds the
+// lease, it is finishing the job; the recorded state is the answer.
+func (s *Service) finishNow(ctx context.Context, home string, m *realmhook.Migration, preempt bool) (*realmhook.Migration, error) {
+	name := leaseName(m.ClientKey, m.ID)
+	h, hctx, err := s.claim(ctx, name, preempt)
+	if err != nil {
+		return nil, err
+	}
+	defer s.unclaim(name, h)
+	return s.finishClaimed(ctx, hctx, s.served[home], m)
+}
+
+// finishClaimed runs the finishing step under the lease. It works in hctx,
+// which outlives the request: a commit or rollback the host stops waiting for
+// still completes.
+func (s *Service) finishClaimed(ctx, hctx context.Context, st store.Store, m *realmhook.Migration) (*realmhook.Migration, error) {
+	l, ok, err := s.acquireLease(hctx, st, leaseName(m.ClientKey, m.ID))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return st.GetMigration(ctx, m.ClientKey, m.ID)
+	}
+	defer l.release()
+	cur, err := st.GetMigration(hctx, m.ClientKey, m.ID)
+	if err != nil {
+		return nil, fmt.Errorf("migration %s: %w", m.ID, err)
+	}
+	switch cur.State {
+	case realmhook.MigrationCommitting:
+		err = s.finishCommit(hctx, st, cur)
+	case realmhook.MigrationRollingBack:
+		err = s.finishRollback(hctx, st, cur)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("migration %s: %w", m.ID, err)
+	}
+	return cur, nil
+}
+
+// finishCommit applies a recorded commit; every step is idempotent, so Run
+// may repeat it after a crash.
+func (s *Service) finishCommit(ctx context.Context, st store.Store, m *realmhook.Migration) error {
+	t, err := st.GetTenant(ctx, m.ClientKey)
+	if err != nil {
+		return fmt.Errorf("commit: source tenant: %w", err)
+	}
+	now := s.now().UTC()
+	if m.TargetRealm == m.SourceRealm {
+		if t.MigrationID == m.ID {
+			t.MigrationID = ""
+			t.UpdatedAt = now
+			if err := st.PutTenant(ctx, t); err != nil {
+				return fmt.Errorf("commit: unfreeze tenant: %w", err)
+			}
+		}
+		return s.transition(ctx, st, m, realmhook.MigrationCommitted, "committed; the tenant stays in "+m.SourceRealm, nil)
+	}
+	peer, ok := s.peers[m.TargetRealm]
+	if !ok {
+		return fmt.Errorf("commit: target realm %s is not configured", m.TargetRealm)
+	}
+	rec := *m
+	rec.State = realmhook.MigrationCommitted
+	rec.UpdatedAt = now
+	if err := peer.Activate(ctx, t, &rec); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if t.State != realmhook.TenantMoved || t.MovedTo != m.TargetRealm {
+		t.State = realmhook.TenantMoved
+		t.MovedTo = m.TargetRealm
+		t.PurgeAfter = now.Add(s.cfg.PurgeAfter)
+		t.MigrationID = ""
+		t.UpdatedAt = now
+		if err := st.PutTenant(ctx, t); err != nil {
+			return fmt.Errorf("commit: mark source tenant moved: %w", err)
+		}
+	}
+	return s.transition(ctx, st, m, realmhook.MigrationCommitted, "committed; the tenant is served by "+m.TargetRealm, nil)
+}
+
+// finishRollback applies a recorded rollback: the target copy goes, and the
+// tenant works again in the source. Idempotent, like finishCommit.
+func (s *Service) finishRollback(ctx context.Context, st store.Store, m *realmhook.Migration) error {
+	if m.TargetRealm != m.SourceRealm {
+		peer, ok := s.peers[m.TargetRealm]
+		if ok {
+			if err := peer.Discard(ctx, m, s.tables); err != nil {
+				return fmt.Errorf("rollback: %w", err)
+			}
+		} else {
+			s.log.Warn("rollback: target realm not configured; its copy, if any, stays",
+				"tenant", m.ClientKey, "migration_id", m.ID, "target", m.TargetRealm)
+		}
+	}
+	t, err := st.GetTenant(ctx, m.ClientKey)
+	if err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
+		return fmt.Errorf("rollback: source tenant: %w", err)
+	}
+	if t != nil {
+		changed := false
+		if t.MigrationID == m.ID {
+			t.MigrationID = ""
+			changed = true
+		}
+		if t.State == realmhook.TenantMoved && t.MovedTo == m.TargetRealm {
+			// Only a commit of this very migration that stopped half-way can
+			// have moved the tenant; the events tell.
+			began, err := s.commitBegan(ctx, st, m)
+			if err != nil {
+				return err
+			}
+			if began {
+				t.State, t.MovedTo, t.PurgeAfter = realmhook.TenantActive, "", time.Time{}
+				changed = true
+			}
+		}
+		if changed {
+			t.UpdatedAt = s.now().UTC()
+			if err := st.PutTenant(ctx, t); err != nil {
+				return fmt.Errorf("rollback: unfreeze tenant: %w", err)
+			}
+		}
+	}
+	return s.transition(ctx, st, m, realmhook.MigrationRolledBack, "rolled back; the tenant stays in "+m.SourceRealm, nil)
+}
+
+// commitBegan reports whether m ever entered committing.
+func (s *Service) commitBegan(ctx context.Context, st store.Store, m *realmhook.Migration) (bool, error) {
+	ev, err := st.ListMigrationEvents(ctx, m.ClientKey, m.ID)
+	if err != nil {
+		return false, fmt.Errorf("rollback: events: %w", err)
+	}
+	for _, e := range ev {
+		if e.To == realmhook.MigrationCommitting {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -1,0 +1,199 @@
+package migration
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
+)
+
+// Peer is the target realm as the copy sees it: every write a migration makes
+// to the target goes through it. LocalPeer serves a realm of this process; a
+// transfer API client can serve a realm of another process.
+//
+// The target defends its own data: every destructive call is refused with
+// ECONFLICT unless the target holds the tenant as incoming for the calling
+// migration, so rows of a tenant the target serves are never touched.
+type Peer interface {
+	// PrepareIncoming stores t as the target's tenant record in state incoming,
+	// frozen by migrationID. It refuses (ECONFLICT) when the target serves the
+	// tenant (state active). It is idempotent.
+	PrepareIncoming(ctx context.Context, t *realmhook.Tenant, migrationID string) error
+	// ClearRows deletes all of the tenant's rows of table t.
+	ClearRows(ctx context.Context, clientKey, migrationID string, t store.Table) (int64, error)
+	// TrimRows deletes the tenant's rows of table t whose key is after `after`
+	// (all rows when after is nil): what a copy wrote beyond its checkpoint.
+	TrimRows(ctx context.Context, clientKey, migrationID string, t store.Table, after store.Row) (int64, error)
+	// WriteBatch inserts rows (values in columns order, all of the tenant) in
+	// one transaction.
+	WriteBatch(ctx context.Context, clientKey, migrationID string, t store.Table, columns []string, rows []store.Row) error
+	// Checksum computes the tenant's checksum of table t over columns, the same
+	// way as TableChecksum on the source.
+	Checksum(ctx context.Context, clientKey string, t store.Table, columns []string) (Checksum, error)
+	// Activate makes the target serve the tenant: it stores m (the committed
+	// migration record) and then t in state active, unfrozen. Idempotent.
+	Activate(ctx context.Context, t *realmhook.Tenant, m *realmhook.Migration) error
+	// Discard undoes the migration m in the target: when the target holds the
+	// tenant because of m (incoming for m, or activated by m's commit), it
+	// deletes the tenant's rows of every table and then the tenant record.
+	// Anything else is left alone. Idempotent.
+	Discard(ctx context.Context, m *realmhook.Migration, tables []store.Table) error
+}
+
+// LocalPeer returns the Peer of a realm whose store this process holds.
+func LocalPeer(s store.Store) Peer { return localPeer{s} }
+
+type localPeer struct{ s store.Store }
+
+func (p localPeer) PrepareIncoming(ctx context.Context, t *realmhook.Tenant, migrationID string) error {
+	cur, err := p.s.GetTenant(ctx, t.ClientKey)
+	switch {
+	case realmhook.ErrorCode(err) == realmhook.ENOTFOUND:
+	case err != nil:
+		return fmt.Errorf("prepare target: %w", err)
+	case cur.State == realmhook.TenantActive:
+		return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q is active in the target realm", t.ClientKey)
+	case cur.State == realmhook.TenantIncoming && cur.MigrationID == migrationID:
+		return nil
+	}
+	in := *t
+	in.State = realmhook.TenantIncoming
+	in.MigrationID = migrationID
+	in.MovedTo = ""
+	in.PurgeAfter = time.Time{}
+	if err := p.s.PutTenant(ctx, &in); err != nil {
+		return fmt.Errorf("prepare target: %w", err)
+	}
+	return nil
+}
+
+// guard refuses a write unless the target holds the tenant as incoming for
+// migrationID.
+func (p localPeer) guard(ctx context.Context, clientKey, migrationID string) error {
+	cur, err := p.s.GetTenant(ctx, clientKey)
+	if err != nil {
+		return fmt.Errorf("target tenant: %w", err)
+	}
+	if cur.State != realmhook.TenantIncoming || cur.MigrationID != migrationID {
+		return realmhook.Errorf(realmhook.ECONFLICT,
+			"target holds tenant %q as %s (migration %q), not incoming for migration %q",
+			clientKey, cur.State, cur.MigrationID, migrationID)
+	}
+	return nil
+}
+
+func (p localPeer) ClearRows(ctx context.Context, clientKey, migrationID string, t store.Table) (int64, error) {
+	return p.TrimRows(ctx, clientKey, migrationID, t, nil)
+}
+
+func (p localPeer) TrimRows(ctx context.Context, clientKey, migrationID string, t store.Table, after store.Row) (int64, error) {
+	if err := p.guard(ctx, clientKey, migrationID); err != nil {
+		return 0, err
+	}
+	n, err := p.s.DeleteRows(ctx, t, clientKey, after)
+	if err != nil {
+		return 0, fmt.Errorf("trim %s: %w", t.Name, err)
+	}
+	return n, nil
+}
+
+func (p localPeer) WriteBatch(ctx context.Context, clientKey, migrationID string, t store.Table, columns []string, rows []store.Row) error {
+	tc := slices.Index(columns, t.TenantColumn)
+	if tc < 0 {
+		return realmhook.Errorf(realmhook.EINVALID, "write %s: columns lack tenant column %q", t.Name, t.TenantColumn)
+	}
+	for _, r := range rows {
+		if len(r) != len(columns) || r[tc] != any(clientKey) {
+			return realmhook.Errorf(realmhook.EINVALID, "write %s: a row does not belong to tenant %q", t.Name, clientKey)
+		}
+	}
+	if err := p.guard(ctx, clientKey, migrationID); err != nil {
+		return err
+	}
+	if err := p.s.WriteRows(ctx, t, columns, rows); err != nil {
+		return fmt.Errorf("write %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+func (p localPeer) Checksum(ctx context.Context, clientKey string, t store.Table, columns []string) (Checksum, error) {
+	return TableChecksum(ctx, p.s, t, columns, clientKey)
+}
+
+func (p localPeer) Activate(ctx context.Context, t *realmhook.Tenant, m *realmhook.Migration) error {
+	cur, err := p.s.GetTenant(ctx, t.ClientKey)
+	if err != nil {
+		return fmt.Errorf("activate: %w", err)
+	}
+	switch {
+	case cur.State == realmhook.TenantIncoming && cur.MigrationID == m.ID:
+	case cur.State == realmhook.TenantActive && p.committedHere(ctx, m):
+		return nil // a repeat: already done
+	default:
+		return realmhook.Errorf(realmhook.ECONFLICT, "activate: target holds tenant %q as %s (migration %q)", t.ClientKey, cur.State, cur.MigrationID)
+	}
+	// The migration record first: it is what marks the active tenant as ours
+	// should the commit be rolled back before it completes (see Discard).
+	if err := p.s.PutMigration(ctx, m); err != nil {
+		return fmt.Errorf("activate: store migration: %w", err)
+	}
+	act := *t
+	act.State = realmhook.TenantActive
+	act.MigrationID = ""
+	act.MovedTo = ""
+	act.PurgeAfter = time.Time{}
+	if err := p.s.PutTenant(ctx, &act); err != nil {
+		return fmt.Errorf("activate: %w", err)
+	}
+	return nil
+}
+
+// committedHere reports whether the target holds m's committed record, i.e.
+// whether m's commit activated the tenant here.
+func (p localPeer) committedHere(ctx context.Context, m *realmhook.Migration) bool {
+	got, err := p.s.GetMigration(ctx, m.ClientKey, m.ID)
+	return err == nil && got.State == realmhook.MigrationCommitted && got.SourceRealm == m.SourceRealm
+}
+
+func (p localPeer) Discard(ctx context.Context, m *realmhook.Migration, tables []store.Table) error {
+	cur, err := p.s.GetTenant(ctx, m.ClientKey)
+	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+		// Nothing of ours left, but a discard that stopped after deleting the
+		// tenant may have left m's committed record behind.
+		return p.markRolledBack(ctx, m)
+	} else if err != nil {
+		return fmt.Errorf("discard: %w", err)
+	}
+	activated := cur.State == realmhook.TenantActive && p.committedHere(ctx, m)
+	if !activated && (cur.State != realmhook.TenantIncoming || cur.MigrationID != m.ID) {
+		return nil
+	}
+	// Rows before the record: should this stop half-way, the record still says
+	// the rows are ours and a repeat finishes the job.
+	for _, t := range tables {
+		if _, err := p.s.DeleteRows(ctx, t, m.ClientKey, nil); err != nil {
+			return fmt.Errorf("discard %s: %w", t.Name, err)
+		}
+	}
+	if err := p.s.DeleteTenant(ctx, m.ClientKey); err != nil {
+		return fmt.Errorf("discard: %w", err)
+	}
+	return p.markRolledBack(ctx, m)
+}
+
+// markRolledBack turns a committed record of m kept here by Activate into a
+// rolled-back one, so that no lookup finds a commit that was undone.
+func (p localPeer) markRolledBack(ctx context.Context, m *realmhook.Migration) error {
+	if !p.committedHere(ctx, m) {
+		return nil
+	}
+	undone := *m
+	undone.State = realmhook.MigrationRolledBack
+	if err := p.s.PutMigration(ctx, &undone); err != nil {
+		return fmt.Errorf("discard: migration record: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package migration
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
+)
+
+// sweep deletes, in every served realm, the leftover copies of tenants that
+// moved away longer than PurgeAfter ago. One replica per realm sweeps at a time.
+func (s *Service) sweep(ctx context.Context) {
+	for realm, st := range s.served {
+		if ctx.Err() != nil {
+			return
+		}
+		l, ok, err := s.acquireLease(ctx, st, "purge:"+realm)
+		if err != nil {
+			s.log.Warn("purge sweep", "realm", realm, "err", err)
+			continue
+		} else if !ok {
+			continue
+		}
+		if err := s.purgeRealm(ctx, l, realm, st); err != nil {
+			s.log.Warn("purge sweep", "realm", realm, "err", err)
+		}
+		l.release()
+	}
+}
+
+func (s *Service) purgeRealm(ctx context.Context, l *lease, realm string, st store.Store) error {
+	moved, err := st.ListTenants(ctx, realmhook.TenantMoved)
+	if err != nil {
+		return fmt.Errorf("list moved tenants: %w", err)
+	}
+	for _, t := range moved {
+		if !s.purgeDue(t) {
+			continue
+		}
+		if err := l.keep(ctx, false); err != nil {
+			return err
+		}
+		if err := s.purgeTenant(ctx, st, t.ClientKey); err != nil {
+			s.log.Warn("purge tenant", "realm", realm, "tenant", t.ClientKey, "err", err)
+			continue
+		}
+		s.log.Info("purged moved tenant", "realm", realm, "tenant", t.ClientKey, "moved_to", t.MovedTo)
+	}
+	return nil
+}
+
+func (s *Service) purgeDue(t *realmhook.Tenant) bool {
+	return t.State == realmhook.TenantMoved && !t.PurgeAfter.IsZero() && t.PurgeAfter.Before(s.now())
+}
+
+// purgeTenant deletes a moved tenant's rows of every table, then its record.
+// It re-reads the record first: a migration back into this realm turns it
+// incoming, and then the rows are that migration's.
+func (s *Service) purgeTenant(ctx context.Context, st store.Store, clientKey string) error {
+	t, err := st.GetTenant(ctx, clientKey)
+	if err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	if !s.purgeDue(t) {
+		return nil
+	}
+	for _, tb := range s.tables {
+		if _, err := st.DeleteRows(ctx, tb, clientKey, nil); err != nil {
+			return fmt.Errorf("purge %s: %w", tb.Name, err)
+		}
+	}
+	if err := st.DeleteTenant(ctx, clientKey); err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	return nil
+}

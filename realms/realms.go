@@ -1,0 +1,186 @@
+// Package realms knows which realms exist, which of them this process serves,
+// at which base URL each is reached, and which realm holds a tenant.
+package realms
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
+)
+
+// Realm is one realm as this process sees it.
+type Realm struct {
+	Key string
+	// BaseURL is the realm's base URL without a trailing slash.
+	BaseURL string
+	// Store is the realm's database; nil when this process does not serve it.
+	Store store.Store
+
+	host     string
+	basePath string
+}
+
+// NewRealm returns a realm reached at baseURL, served from s (nil: not served).
+func NewRealm(key, baseURL string, s store.Store) (*Realm, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "realms.%s.baseUrl: %q is not an absolute http(s) URL", key, baseURL)
+	}
+	return &Realm{
+		Key:      key,
+		BaseURL:  strings.TrimSuffix(baseURL, "/"),
+		Store:    s,
+		host:     strings.ToLower(u.Host),
+		basePath: strings.TrimSuffix(u.EscapedPath(), "/"),
+	}, nil
+}
+
+// Served reports whether this process holds the realm's database.
+func (r *Realm) Served() bool { return r.Store != nil }
+
+// BasePath is the path of the base URL ("" for a base URL at the root). Routes
+// of the realm hang below it, and a Connect qsh is computed relative to it.
+func (r *Realm) BasePath() string { return r.basePath }
+
+// Registry is every configured realm.
+type Registry struct {
+	byKey map[string]*Realm
+	all   []*Realm
+}
+
+// NewRegistry builds a registry; keys must be unique.
+func NewRegistry(list ...*Realm) (*Registry, error) {
+	g := &Registry{byKey: make(map[string]*Realm, len(list))}
+	for _, r := range list {
+		if _, dup := g.byKey[r.Key]; dup {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "realms.%s: configured twice", r.Key)
+		}
+		g.byKey[r.Key] = r
+		g.all = append(g.all, r)
+	}
+	sort.Slice(g.all, func(i, j int) bool {
+		// global first, then by key, so listings read the same every time.
+		if (g.all[i].Key == realmhook.GlobalRealm) != (g.all[j].Key == realmhook.GlobalRealm) {
+			return g.all[i].Key == realmhook.GlobalRealm
+		}
+		return g.all[i].Key < g.all[j].Key
+	})
+	return g, nil
+}
+
+// Get returns the realm with the given key.
+func (g *Registry) Get(key string) (*Realm, bool) {
+	r, ok := g.byKey[key]
+	return r, ok
+}
+
+// All returns every configured realm, global first.
+func (g *Registry) All() []*Realm { return g.all }
+
+// Served returns the realms this process serves, global first.
+func (g *Registry) Served() []*Realm {
+	var out []*Realm
+	for _, r := range g.all {
+		if r.Served() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// BaseURLs returns every published base URL (the audiences a signed install
+// may name).
+func (g *Registry) BaseURLs() []string {
+	out := make([]string, 0, len(g.all))
+	for _, r := range g.all {
+		out = append(out, r.BaseURL)
+	}
+	return out
+}
+
+// BasePaths returns the distinct base paths of the served realms: the route
+// prefixes the HTTP layer registers.
+func (g *Registry) BasePaths() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range g.Served() {
+		if !seen[r.basePath] {
+			seen[r.basePath] = true
+			out = append(out, r.basePath)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Match returns the served realm a request was addressed to: the longest base
+// path that prefixes the request path on a segment boundary, and among realms
+// sharing that path (regional hosts), the one whose host matches.
+func (g *Registry) Match(r *http.Request) (*Realm, bool) {
+	path := r.URL.EscapedPath()
+	host := strings.ToLower(r.Host)
+	var best []*Realm
+	bestLen := -1
+	for _, realm := range g.Served() {
+		if !underPath(path, realm.basePath) {
+			continue
+		}
+		switch n := len(realm.basePath); {
+		case n > bestLen:
+			best, bestLen = []*Realm{realm}, n
+		case n == bestLen:
+			best = append(best, realm)
+		}
+	}
+	if len(best) == 0 {
+		return nil, false
+	}
+	if len(best) == 1 {
+		return best[0], true
+	}
+	for _, realm := range best {
+		if realm.host == host {
+			return realm, true
+		}
+	}
+	return nil, false
+}
+
+func underPath(path, base string) bool {
+	if base == "" {
+		return true
+	}
+	return path == base || strings.HasPrefix(path, base+"/")
+}
+
+// Locate finds the served realm holding the tenant's active record. While a
+// commit is being applied the tenant is briefly active in both source and
+// target; the target (not frozen) wins, since the commit is already recorded.
+func (g *Registry) Locate(ctx context.Context, clientKey string) (*Realm, *realmhook.Tenant, error) {
+	var found *Realm
+	var tenant *realmhook.Tenant
+	for _, realm := range g.Served() {
+		t, err := realm.Store.GetTenant(ctx, clientKey)
+		if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+			continue
+		} else if err != nil {
+			return nil, nil, fmt.Errorf("locate tenant in realm %s: %w", realm.Key, err)
+		}
+		if t.State != realmhook.TenantActive {
+			continue
+		}
+		if found == nil || (tenant.Frozen() && !t.Frozen()) {
+			found, tenant = realm, t
+		}
+	}
+	if found == nil {
+		return nil, nil, realmhook.Errorf(realmhook.ENOTFOUND, "no active tenant %q in the realms this process serves", clientKey)
+	}
+	return found, tenant, nil
+}

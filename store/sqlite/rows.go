@@ -1,0 +1,552 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
+)
+
+// timeLayout is how WriteRows stores a time.Time: UTC, fixed width so that text
+// order is time order, microseconds like PostgreSQL, and a form both SQLite's
+// date functions and the driver's time parsing understand.
+const timeLayout = "2006-01-02 15:04:05.000000-07:00"
+
+// maxVariables is SQLite's default SQLITE_MAX_VARIABLE_NUMBER (since 3.32).
+const maxVariables = 32766
+
+// maxRowsPerInsert bounds one multi-row INSERT; beyond a few hundred rows
+// longer statements stop paying off.
+const maxRowsPerInsert = 500
+
+// colKind says how a column's values are normalised, from its declared type:
+// SQLite stores booleans and times as plain integers or text.
+type colKind uint8
+
+const (
+	kindPlain colKind = iota
+	kindBool
+	kindTime
+)
+
+func kindOf(declared string) colKind {
+	d := strings.ToUpper(declared)
+	switch {
+	case strings.Contains(d, "BOOL"):
+		return kindBool
+	case strings.Contains(d, "TIMESTAMP"), strings.Contains(d, "DATETIME"), d == "DATE":
+		return kindTime
+	}
+	return kindPlain
+}
+
+// tableInfo is a table's columns in table order with their kinds.
+type tableInfo struct {
+	columns []string
+	kinds   map[string]colKind
+}
+
+// validIdent rejects names that quoting cannot make safe.
+func validIdent(what, name string) error {
+	if name == "" {
+		return realmhook.Errorf(realmhook.EINVALID, "%s name is empty", what)
+	}
+	if strings.ContainsAny(name, "\"\x00") || !utf8.ValidString(name) {
+		return realmhook.Errorf(realmhook.EINVALID, "%s name %q must not contain double quotes, NUL or invalid UTF-8", what, name)
+	}
+	return nil
+}
+
+func quote(name string) string { return `"` + name + `"` }
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = quote(n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// loadTable reads a table's columns from the database and caches them.
+func (s *Store) loadTable(ctx context.Context, name string) (*tableInfo, error) {
+	if err := validIdent("table", name); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT name, type FROM pragma_table_info(?) ORDER BY cid`, name)
+	if err != nil {
+		return nil, fmt.Errorf("columns of %s: %w", name, err)
+	}
+	defer rows.Close()
+	info := &tableInfo{kinds: map[string]colKind{}}
+	for rows.Next() {
+		var col, typ string
+		if err := rows.Scan(&col, &typ); err != nil {
+			return nil, fmt.Errorf("columns of %s: %w", name, err)
+		}
+		info.columns = append(info.columns, col)
+		info.kinds[col] = kindOf(typ)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("columns of %s: %w", name, err)
+	}
+	if len(info.columns) == 0 {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "table %q does not exist", name)
+	}
+	s.mu.Lock()
+	s.tables[name] = info
+	s.mu.Unlock()
+	return info, nil
+}
+
+// table returns a table's cached description, reloading it once if a needed
+// column is missing (the app may have altered the table since). Checking
+// columns here matters: SQLite reads an unknown double-quoted identifier as a
+// string literal instead of failing.
+func (s *Store) table(ctx context.Context, name string, need ...[]string) (*tableInfo, error) {
+	if err := validIdent("table", name); err != nil {
+		return nil, err
+	}
+	for _, cols := range need {
+		for _, c := range cols {
+			if err := validIdent("column", c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.mu.RLock()
+	info := s.tables[name]
+	s.mu.RUnlock()
+	for attempt := 0; ; attempt++ {
+		if info == nil {
+			var err error
+			if info, err = s.loadTable(ctx, name); err != nil {
+				return nil, err
+			}
+		}
+		missing := ""
+		for _, cols := range need {
+			for _, c := range cols {
+				if _, ok := info.kinds[c]; !ok && missing == "" {
+					missing = c
+				}
+			}
+		}
+		if missing == "" {
+			return info, nil
+		}
+		if attempt > 0 {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "table %q has no column %q", name, missing)
+		}
+		info = nil
+	}
+}
+
+// Columns returns a table's column names in table order.
+func (s *Store) Columns(ctx context.Context, table string) ([]string, error) {
+	info, err := s.loadTable(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Clone(info.columns), nil
+}
+
+// checkKey validates a table's key and a cursor on it.
+func checkKey(t store.Table, after store.Row) error {
+	if len(t.Key) == 0 {
+		return realmhook.Errorf(realmhook.EINVALID, "table %q has no key columns", t.Name)
+	}
+	if after != nil && len(after) != len(t.Key) {
+		return realmhook.Errorf(realmhook.EINVALID, "cursor for table %q has %d values, want %d (one per key column)", t.Name, len(after), len(t.Key))
+	}
+	return nil
+}
+
+// keyAfter is the keyset condition "key > cursor" as a row-value comparison,
+// which SQLite answers from the primary key index.
+func keyAfter(keys []string) string {
+	if len(keys) == 1 {
+		return quote(keys[0]) + " > ?"
+	}
+	return "(" + quoteList(keys) + ") > (?" + strings.Repeat(", ?", len(keys)-1) + ")"
+}
+
+// ReadRows returns up to limit of the tenant's rows with key after `after`, by key.
+func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, clientKey string, after store.Row, limit int) ([]store.Row, error) {
+	if err := checkKey(t, after); err != nil {
+		return nil, err
+	}
+	if err := checkColumns(t, columns); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "read %s: limit must be positive, got %d", t.Name, limit)
+	}
+	for _, k := range t.Key {
+		if !slices.Contains(columns, k) {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "read %s: key column %q must be among the columns read", t.Name, k)
+		}
+	}
+	info, err := s.table(ctx, t.Name, columns, t.Key, []string{t.TenantColumn})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", t.Name, err)
+	}
+	q := "SELECT " + quoteList(columns) + " FROM " + quote(t.Name) + " WHERE " + quote(t.TenantColumn) + " = ?"
+	args := make([]any, 0, 2+len(after))
+	args = append(args, clientKey)
+	if after != nil {
+		q += " AND " + keyAfter(t.Key)
+		for i, v := range after {
+			sv, err := storageValue(v)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: cursor %s: %w", t.Name, t.Key[i], err)
+			}
+			args = append(args, sv)
+		}
+	}
+	q += " ORDER BY " + quoteList(t.Key) + " LIMIT ?"
+	args = append(args, limit)
+
+	out := make([]store.Row, 0, min(limit, 1024))
+	err = s.query(ctx, info, columns, q, args, func(r store.Row) error {
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", t.Name, err)
+	}
+	return out, nil
+}
+
+// ScanRows calls fn for every row of the tenant and stops at fn's first error,
+// which it returns as is.
+func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, clientKey string, fn func(store.Row) error) error {
+	if err := checkColumns(t, columns); err != nil {
+		return err
+	}
+	info, err := s.table(ctx, t.Name, columns, []string{t.TenantColumn})
+	if err != nil {
+		return fmt.Errorf("scan %s: %w", t.Name, err)
+	}
+	q := "SELECT " + quoteList(columns) + " FROM " + quote(t.Name) + " WHERE " + quote(t.TenantColumn) + " = ?"
+	var fnErr error
+	err = s.query(ctx, info, columns, q, []any{clientKey}, func(r store.Row) error {
+		fnErr = fn(r)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	} else if err != nil {
+		return fmt.Errorf("scan %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+func checkColumns(t store.Table, columns []string) error {
+	if len(columns) == 0 {
+		return realmhook.Errorf(realmhook.EINVALID, "no columns given for table %q", t.Name)
+	}
+	return nil
+}
+
+// query runs a SELECT of columns on the read pool and hands each normalised
+// row to fn. Each row is a fresh slice, so fn may keep it.
+func (s *Store) query(ctx context.Context, info *tableInfo, columns []string, q string, args []any, fn func(store.Row) error) error {
+	kinds := make([]colKind, len(columns))
+	for i, c := range columns {
+		kinds[i] = info.kinds[c]
+	}
+	rows, err := s.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	ptrs := make([]any, len(columns))
+	for rows.Next() {
+		r := make(store.Row, len(columns))
+		for i := range r {
+			ptrs[i] = &r[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return err
+		}
+		for i, v := range r {
+			r[i] = normalise(v, kinds[i])
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// CountRows counts the tenant's rows.
+func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) (int64, error) {
+	if _, err := s.table(ctx, t.Name, []string{t.TenantColumn}); err != nil {
+		return 0, fmt.Errorf("count %s: %w", t.Name, err)
+	}
+	var n int64
+	err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quote(t.Name)+" WHERE "+quote(t.TenantColumn)+" = ?", clientKey).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", t.Name, err)
+	}
+	return n, nil
+}
+
+// WriteRows inserts rows in one transaction, several rows per statement, with
+// the statement prepared once per batch size.
+func (s *Store) WriteRows(ctx context.Context, t store.Table, columns []string, rows []store.Row) error {
+	if err := checkColumns(t, columns); err != nil {
+		return err
+	}
+	if _, err := s.table(ctx, t.Name, columns); err != nil {
+		return fmt.Errorf("write %s: %w", t.Name, err)
+	}
+	for i, r := range rows {
+		if len(r) != len(columns) {
+			return realmhook.Errorf(realmhook.EINVALID, "write %s: row %d has %d values for %d columns", t.Name, i, len(r), len(columns))
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	per := min(maxVariables/len(columns), maxRowsPerInsert, len(rows))
+	insert := func(n int) string {
+		tuple := "(?" + strings.Repeat(", ?", len(columns)-1) + ")"
+		return "INSERT INTO " + quote(t.Name) + " (" + quoteList(columns) + ") VALUES " +
+			tuple + strings.Repeat(", "+tuple, n-1)
+	}
+
+	// Prepared on the write pool before the transaction takes its only
+	// connection, then bound to the transaction: SQLite parses the statement
+	// once per process instead of once per call.
+	shared, err := s.cachedStmt(ctx, insert(per))
+	if err != nil {
+		return fmt.Errorf("write %s: %w", t.Name, err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var full *sql.Stmt
+		if shared != nil {
+			full = tx.StmtContext(ctx, shared)
+		} else if full, err = tx.PrepareContext(ctx, insert(per)); err != nil {
+			return err
+		}
+		defer full.Close()
+		args := make([]any, 0, per*len(columns))
+		for start := 0; start < len(rows); start += per {
+			batch := rows[start:min(start+per, len(rows))]
+			args = args[:0]
+			for i, r := range batch {
+				for j, v := range r {
+					sv, err := storageValue(v)
+					if err != nil {
+						return realmhook.Errorf(realmhook.EINVALID, "row %d column %s: %s", start+i, columns[j], realmhook.ErrorMessage(err))
+					}
+					args = append(args, sv)
+				}
+			}
+			stmt := full
+			if len(batch) < per {
+				var err error
+				if stmt, err = tx.PrepareContext(ctx, insert(len(batch))); err != nil {
+					return err
+				}
+				defer stmt.Close()
+			}
+			if _, err := stmt.ExecContext(ctx, args...); err != nil {
+				if isUniqueViolation(err) {
+					return realmhook.Errorf(realmhook.ECONFLICT, "a row in rows %d-%d already exists: %v", start, start+len(batch)-1, err)
+				} else if isConstraint(err) {
+					return realmhook.Errorf(realmhook.EINVALID, "a row in rows %d-%d breaks a constraint: %v", start, start+len(batch)-1, err)
+				}
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// DeleteRows deletes the tenant's rows with key after `after`, or all of them.
+func (s *Store) DeleteRows(ctx context.Context, t store.Table, clientKey string, after store.Row) (int64, error) {
+	need := [][]string{{t.TenantColumn}}
+	if after != nil {
+		if err := checkKey(t, after); err != nil {
+			return 0, err
+		}
+		need = append(need, t.Key)
+	}
+	if _, err := s.table(ctx, t.Name, need...); err != nil {
+		return 0, fmt.Errorf("delete from %s: %w", t.Name, err)
+	}
+	q := "DELETE FROM " + quote(t.Name) + " WHERE " + quote(t.TenantColumn) + " = ?"
+	args := []any{clientKey}
+	if after != nil {
+		q += " AND " + keyAfter(t.Key)
+		for i, v := range after {
+			sv, err := storageValue(v)
+			if err != nil {
+				return 0, fmt.Errorf("delete from %s: cursor %s: %w", t.Name, t.Key[i], err)
+			}
+			args = append(args, sv)
+		}
+	}
+	res, err := s.w.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("delete from %s: %w", t.Name, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete from %s: %w", t.Name, err)
+	}
+	return n, nil
+}
+
+// storageValue converts a Go value to the form this backend stores and
+// normalise reads back: booleans as 0/1, times as UTC text in timeLayout.
+func storageValue(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, int64, float64, string:
+		return x, nil
+	case []byte:
+		if x == nil {
+			// A nil slice would bind as NULL; a Row's []byte is a value.
+			return []byte{}, nil
+		}
+		return x, nil
+	case bool:
+		if x {
+			return int64(1), nil
+		}
+		return int64(0), nil
+	case time.Time:
+		return x.UTC().Format(timeLayout), nil
+	case int:
+		return int64(x), nil
+	case int8:
+		return int64(x), nil
+	case int16:
+		return int64(x), nil
+	case int32:
+		return int64(x), nil
+	case uint8:
+		return int64(x), nil
+	case uint16:
+		return int64(x), nil
+	case uint32:
+		return int64(x), nil
+	case uint:
+		if uint64(x) > math.MaxInt64 {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "value %d overflows int64", x)
+		}
+		return int64(x), nil
+	case uint64:
+		if x > math.MaxInt64 {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "value %d overflows int64", x)
+		}
+		return int64(x), nil
+	case float32:
+		return float64(x), nil
+	}
+	return nil, realmhook.Errorf(realmhook.EINVALID, "unsupported value type %T", v)
+}
+
+// normalise turns what the driver returned into the store.Row value types,
+// using the column's declared kind for SQLite's untyped booleans and times.
+func normalise(v any, kind colKind) any {
+	switch x := v.(type) {
+	case int64:
+		switch kind {
+		case kindBool:
+			return x != 0
+		case kindTime:
+			// An integer time is unix seconds, as SQLite's unixepoch() gives.
+			return time.Unix(x, 0).UTC()
+		}
+		return x
+	case float64:
+		if kind == kindBool {
+			return x != 0
+		}
+		return x
+	case string:
+		switch kind {
+		case kindBool:
+			switch strings.ToLower(x) {
+			case "1", "t", "true":
+				return true
+			case "0", "f", "false":
+				return false
+			}
+		case kindTime:
+			if tm, ok := parseTime(x); ok {
+				return tm
+			}
+		}
+		return x
+	case []byte:
+		if x == nil {
+			// The driver hands back an empty BLOB as a nil slice; NULL is nil any.
+			return []byte{}
+		}
+		return x
+	case time.Time:
+		return x.UTC().Truncate(time.Microsecond)
+	}
+	return v
+}
+
+// timeLayouts are the text forms of times that normalise accepts, beyond
+// those the driver already parses in DATE, DATETIME and TIMESTAMP columns.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999 -0700 MST",
+	"2006-01-02T15:04",
+	"2006-01-02 15:04",
+	"2006-01-02",
+}
+
+func parseTime(s string) (time.Time, bool) {
+	for _, l := range timeLayouts {
+		if tm, err := time.Parse(l, s); err == nil {
+			return tm.UTC().Truncate(time.Microsecond), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// maxCachedStmts bounds the prepared INSERTs kept: one per table, column list
+// and batch size in use, which a migration keeps few.
+const maxCachedStmts = 64
+
+// cachedStmt returns q prepared on the write pool, preparing it on first use,
+// or nil when the cache is full. Cached statements live until Close, so a
+// caller never finds one closed under it.
+func (s *Store) cachedStmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	if len(s.stmts) >= maxCachedStmts {
+		return nil, nil
+	}
+	st, err := s.w.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	s.stmts[q] = st
+	return st, nil
+}

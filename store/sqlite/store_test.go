@@ -1,0 +1,290 @@
+package sqlite_test
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
+	"github.com/realmhook/realmhook/store/sqlite"
+	"github.com/realmhook/realmhook/store/storetest"
+)
+
+// harness opens each store in its own temporary directory.
+type harness struct{}
+
+func (harness) Open(t testing.TB) store.Store {
+	t.Helper()
+	return mustOpen(t, filepath.Join(t.TempDir(), "realm.db"))
+}
+
+func (harness) CreateAppTable(t testing.TB, s store.Store, name string) {
+	t.Helper()
+	mustExec(t, s.(*sqlite.Store).Path(), `CREATE TABLE "`+name+`" (
+		tenant TEXT NOT NULL,
+		id INTEGER NOT NULL,
+		sub TEXT NOT NULL,
+		body TEXT,
+		score REAL,
+		data BLOB,
+		flag BOOLEAN,
+		at TIMESTAMP,
+		PRIMARY KEY (tenant, id, sub))`)
+}
+
+// mustOpen opens the store at path and closes it at the end of the test.
+func mustOpen(t testing.TB, path string) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// mustExec runs statements on the database file as the app would, beside the store.
+func mustExec(t testing.TB, path string, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	defer db.Close()
+	for _, q := range stmts {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatalf("exec %q: %v", q, err)
+		}
+	}
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, harness{})
+}
+
+func TestOpen_SchemaVersion(t *testing.T) {
+	t.Run("NewerDatabaseRefused", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "realm.db")
+		s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		known := sqlite.SchemaVersion()
+		mustExec(t, path, fmt.Sprintf(`INSERT INTO realmhook_schema_version (version, name, applied_at) VALUES (%d, 'from the future', 0)`, known+1))
+
+		_, err = sqlite.Open(t.Context(), path, sqlite.Options{})
+		want := fmt.Sprintf("database schema version %d is newer than this realmhook (%d); upgrade realmhook", known+1, known)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("Open of a newer database: %v, want an error saying %q", err, want)
+		}
+	})
+
+	t.Run("VersionsRecordedOnce", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "realm.db")
+		for range 2 {
+			s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+		}
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var n, max int
+		if err := db.QueryRowContext(t.Context(), `SELECT COUNT(*), MAX(version) FROM realmhook_schema_version`).Scan(&n, &max); err != nil {
+			t.Fatal(err)
+		}
+		if want := sqlite.SchemaVersion(); n != want || max != want {
+			t.Fatalf("schema versions recorded: %d rows up to %d, want %d rows up to %d", n, max, want, want)
+		}
+	})
+}
+
+func TestOpen_ReopenKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nested", "dirs", "realm.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("Open with missing parent directories: %v", err)
+	}
+	tn := &realmhook.Tenant{ClientKey: "ck", SharedSecret: "s", State: realmhook.TenantActive, InstalledAt: time.UnixMicro(1710000000123456).UTC()}
+	if err := s.PutTenant(t.Context(), tn); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutProperty(t.Context(), "ck", "k", []byte(`{"kept": true}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateMigration(t.Context(), &realmhook.Migration{ClientKey: "ck", ID: "m", State: realmhook.MigrationScheduled}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := mustOpen(t, path)
+	got, err := s2.GetTenant(t.Context(), "ck")
+	if err != nil || !got.InstalledAt.Equal(tn.InstalledAt) {
+		t.Fatalf("tenant after reopen = %+v, %v", got, err)
+	}
+	if v, err := s2.GetProperty(t.Context(), "ck", "k"); err != nil || string(v) != `{"kept": true}` {
+		t.Fatalf("property after reopen = %q, %v", v, err)
+	}
+	if m, err := s2.GetMigration(t.Context(), "ck", "m"); err != nil || m.State != realmhook.MigrationScheduled {
+		t.Fatalf("migration after reopen = %+v, %v", m, err)
+	}
+}
+
+func TestOpen_BadPath(t *testing.T) {
+	for _, path := range []string{"", ":memory:", "file:realm.db", "realm.db?mode=ro", "a\x00b"} {
+		t.Run(fmt.Sprintf("%q", path), func(t *testing.T) {
+			_, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+			if code := realmhook.ErrorCode(err); code != realmhook.EINVALID {
+				t.Fatalf("Open(%q) = %v, want code %s", path, err, realmhook.EINVALID)
+			}
+		})
+	}
+}
+
+func TestStore_EventTimeFromInjectedClock(t *testing.T) {
+	now := time.Date(2030, 1, 2, 3, 4, 5, 678901000, time.UTC)
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "realm.db"), sqlite.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m := &realmhook.Migration{ClientKey: "ck", ID: "m", State: realmhook.MigrationScheduled}
+	if err := s.CreateMigration(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.ListMigrationEvents(t.Context(), "ck", "m")
+	if err != nil || len(events) != 1 || !events[0].At.Equal(now) {
+		t.Fatalf("events = %+v, %v; want one at %v", events, err, now)
+	}
+}
+
+// TestReadRows_StoredForms checks normalisation of values the app wrote itself,
+// in the forms SQLite applications commonly use for booleans and times.
+func TestReadRows_StoredForms(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "realm.db"))
+	mustExec(t, s.Path(), `CREATE TABLE legacy (tenant TEXT, id INTEGER, flag BOOLEAN, ok bool, at TIMESTAMP, dt DATETIME, tz TIMESTAMPTZ, d DATE, raw, num NUMERIC, PRIMARY KEY (tenant, id))`)
+	tbl := store.Table{Name: "legacy", TenantColumn: "tenant", Key: []string{"id"}}
+	cols := []string{"id", "flag", "ok", "at", "dt", "tz", "d", "raw", "num"}
+	instant := time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		values string // SQL literals for flag, ok, at, dt, tz, d, raw, num
+		want   store.Row
+	}{
+		{"Integers", `1, 0, 1714979289, 1714979289, 1714979289, 0, 42, 7`,
+			store.Row{true, false, instant.Truncate(time.Second), instant.Truncate(time.Second), instant.Truncate(time.Second), time.Unix(0, 0).UTC(), int64(42), int64(7)}},
+		{"Text", `'true', 'F', '2024-05-06 07:08:09.123456+00:00', '2024-05-06T09:08:09.123456789+02:00', '2024-05-06T07:08:09.123456Z', '2024-05-06', 'text', 'abc'`,
+			store.Row{true, false, instant, instant, instant, time.Date(2024, 5, 6, 0, 0, 0, 0, time.UTC), "text", "abc"}},
+		{"Nulls", `NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL`,
+			store.Row{nil, nil, nil, nil, nil, nil, nil, nil}},
+		{"Unparseable", `'maybe', 2, 'not a time', 'soon', 'later', 'never', x'00ff', 1.5`,
+			store.Row{"maybe", true, "not a time", "soon", "later", "never", []byte{0, 0xff}, 1.5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mustExec(t, s.Path(), `DELETE FROM legacy`, `INSERT INTO legacy VALUES ('t', 1, `+tc.values+`)`)
+			rows, err := s.ReadRows(t.Context(), tbl, cols, "t", nil, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != 1 {
+				t.Fatalf("got %d rows", len(rows))
+			}
+			for i, want := range tc.want {
+				got := rows[0][i+1]
+				if !equalValue(got, want) {
+					t.Errorf("column %s = %#v (%T), want %#v (%T)", cols[i+1], got, got, want, want)
+				}
+			}
+		})
+	}
+
+	t.Run("UnknownColumn", func(t *testing.T) {
+		// SQLite would read "nope" as a string literal; the store must refuse it.
+		_, err := s.ReadRows(t.Context(), tbl, []string{"id", "nope"}, "t", nil, 10)
+		if code := realmhook.ErrorCode(err); code != realmhook.EINVALID {
+			t.Fatalf("ReadRows of an unknown column = %v, want %s", err, realmhook.EINVALID)
+		}
+	})
+
+	t.Run("ColumnAddedLater", func(t *testing.T) {
+		mustExec(t, s.Path(), `ALTER TABLE legacy ADD COLUMN extra BOOLEAN`, `UPDATE legacy SET extra = 1`)
+		rows, err := s.ReadRows(t.Context(), tbl, []string{"id", "extra"}, "t", nil, 10)
+		if err != nil || len(rows) != 1 || rows[0][1] != true {
+			t.Fatalf("ReadRows of a new column = %v, %v; want one row with true", rows, err)
+		}
+	})
+}
+
+func equalValue(got, want any) bool {
+	switch w := want.(type) {
+	case time.Time:
+		g, ok := got.(time.Time)
+		return ok && g.Equal(w) && g.Location() == time.UTC
+	case []byte:
+		g, ok := got.([]byte)
+		return ok && bytes.Equal(g, w)
+	}
+	return got == want
+}
+
+// BenchmarkCopy measures one tenant's copy through the primitives: WriteRows
+// in batches of 1000, then a keyset ReadRows pass over the same rows.
+func BenchmarkCopy(b *testing.B) {
+	const rows, batch = 100_000, 1000
+	h := harness{}
+	for b.Loop() {
+		b.StopTimer()
+		s := h.Open(b)
+		h.CreateAppTable(b, s, "app")
+		tbl := storetest.AppTable("app")
+		at := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+		b.StartTimer()
+		for start := 0; start < rows; start += batch {
+			rs := make([]store.Row, 0, batch)
+			for i := start; i < start+batch; i++ {
+				rs = append(rs, store.Row{"t", int64(i), "s", "body of a typical row", float64(i), []byte("0123456789"), i%2 == 0, at})
+			}
+			if err := s.WriteRows(b.Context(), tbl, storetest.AppColumns, rs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var after store.Row
+		n := 0
+		for {
+			rs, err := s.ReadRows(b.Context(), tbl, storetest.AppColumns, "t", after, batch)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(rs) == 0 {
+				break
+			}
+			n += len(rs)
+			last := rs[len(rs)-1]
+			after = store.Row{last[1], last[2]}
+		}
+		if n != rows {
+			b.Fatalf("read %d rows, want %d", n, rows)
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

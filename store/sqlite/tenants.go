@@ -1,0 +1,104 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/realmhook/realmhook"
+)
+
+const tenantColumns = `client_key, shared_secret, base_url, display_url, product_type, description,
+	service_entitlement_number, installation_id, oauth_client_id, plugins_version, app_key,
+	state, enabled, migration_id, moved_to, purge_after, installed_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanTenant(row scanner) (*realmhook.Tenant, error) {
+	var t realmhook.Tenant
+	var purgeAfter, installedAt, updatedAt sql.NullInt64
+	if err := row.Scan(&t.ClientKey, &t.SharedSecret, &t.BaseURL, &t.DisplayURL, &t.ProductType, &t.Description,
+		&t.ServiceEntitlementNumber, &t.InstallationID, &t.OAuthClientID, &t.PluginsVersion, &t.AppKey,
+		&t.State, &t.Enabled, &t.MigrationID, &t.MovedTo, &purgeAfter, &installedAt, &updatedAt); err != nil {
+		return nil, err
+	}
+	t.PurgeAfter = timeFromMicros(purgeAfter)
+	t.InstalledAt = timeFromMicros(installedAt)
+	t.UpdatedAt = timeFromMicros(updatedAt)
+	return &t, nil
+}
+
+// GetTenant returns the tenant record, whatever its state.
+func (s *Store) GetTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error) {
+	t, err := scanTenant(s.r.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM realmhook_tenants WHERE client_key = ?`, clientKey))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "tenant %q not found", clientKey)
+	} else if err != nil {
+		return nil, fmt.Errorf("get tenant %s: %w", clientKey, err)
+	}
+	return t, nil
+}
+
+// PutTenant inserts or replaces the whole tenant record.
+func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
+	if t == nil || t.ClientKey == "" {
+		return realmhook.Errorf(realmhook.EINVALID, "tenant clientKey is required")
+	}
+	_, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO realmhook_tenants (`+tenantColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.ClientKey, t.SharedSecret, t.BaseURL, t.DisplayURL, t.ProductType, t.Description,
+		t.ServiceEntitlementNumber, t.InstallationID, t.OAuthClientID, t.PluginsVersion, t.AppKey,
+		string(t.State), t.Enabled, t.MigrationID, t.MovedTo,
+		microsOrNull(t.PurgeAfter), microsOrNull(t.InstalledAt), microsOrNull(t.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("put tenant %s: %w", t.ClientKey, err)
+	}
+	return nil
+}
+
+// DeleteTenant removes the tenant record only; no error if absent.
+func (s *Store) DeleteTenant(ctx context.Context, clientKey string) error {
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM realmhook_tenants WHERE client_key = ?`, clientKey); err != nil {
+		return fmt.Errorf("delete tenant %s: %w", clientKey, err)
+	}
+	return nil
+}
+
+// ListTenants returns tenants in the given state, by clientKey.
+func (s *Store) ListTenants(ctx context.Context, state realmhook.TenantState) ([]*realmhook.Tenant, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tenantColumns+` FROM realmhook_tenants WHERE state = ? ORDER BY client_key`, string(state))
+	if err != nil {
+		return nil, fmt.Errorf("list tenants %s: %w", state, err)
+	}
+	defer rows.Close()
+	var out []*realmhook.Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tenants %s: %w", state, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tenants %s: %w", state, err)
+	}
+	return out, nil
+}
+
+// checkWritable is PutProperty's and DeleteProperty's guard, run inside their
+// write transaction so that a freeze committed before it cannot be missed.
+func checkWritable(ctx context.Context, tx *sql.Tx, clientKey string) error {
+	var state, migrationID string
+	err := tx.QueryRowContext(ctx, `SELECT state, migration_id FROM realmhook_tenants WHERE client_key = ?`, clientKey).Scan(&state, &migrationID)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && realmhook.TenantState(state) != realmhook.TenantActive) {
+		return realmhook.Errorf(realmhook.ENOTFOUND, "no active tenant %q in this realm", clientKey)
+	} else if err != nil {
+		return fmt.Errorf("check tenant %s: %w", clientKey, err)
+	}
+	if migrationID != "" {
+		return realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is read-only while migration %s runs", clientKey, migrationID).
+			With("migrationId", migrationID)
+	}
+	return nil
+}

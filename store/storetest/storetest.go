@@ -1,0 +1,57 @@
+// Package storetest is the conformance suite every store.Store backend must pass,
+// so that the migration engine and the HTTP layers behave the same on all of them.
+package storetest
+
+import (
+	"testing"
+
+	"github.com/realmhook/realmhook/store"
+)
+
+// Harness opens fresh, empty, schema-applied stores of one backend and creates
+// the app-owned test table in them.
+type Harness interface {
+	// Open returns a fresh empty database; it is closed by t.Cleanup.
+	Open(t testing.TB) store.Store
+	// CreateAppTable creates the test table `name` with columns, in this order:
+	// tenant TEXT NOT NULL, id BIGINT/INTEGER NOT NULL, sub TEXT NOT NULL,
+	// body TEXT, score DOUBLE/REAL, data BYTEA/BLOB, flag BOOLEAN,
+	// at TIMESTAMP-ish, PRIMARY KEY (tenant, id, sub).
+	CreateAppTable(t testing.TB, s store.Store, name string)
+}
+
+// AppTable describes the table CreateAppTable creates as a copyable store.Table.
+var AppTable = func(name string) store.Table {
+	return store.Table{Name: name, TenantColumn: "tenant", Key: []string{"id", "sub"}}
+}
+
+// AppColumns are the app table's columns in table order.
+var AppColumns = []string{"tenant", "id", "sub", "body", "score", "data", "flag", "at"}
+
+// Run runs every subtest of the contract against stores opened by h.
+//
+// Beyond store.Store's own documentation the suite holds a backend to this:
+// times come back in UTC at microsecond precision and the zero time stays
+// zero; text keys compare by bytes (UTF-8 order, no collation, no LIKE);
+// a ReadRows/DeleteRows cursor holds the key values in t.Key order;
+// identifiers with a double quote or NUL, a ReadRows whose columns lack a key
+// column, a cursor of the wrong length and a row of the wrong length are
+// EINVALID; a missing table is ENOTFOUND; a WriteRows batch that repeats an
+// existing key is ECONFLICT and writes nothing; ScanRows returns its
+// callback's error (errors.Is) and stops.
+func Run(t *testing.T, h Harness) {
+	t.Run("Tenants", func(t *testing.T) { testTenants(t, h) })
+	t.Run("Properties", func(t *testing.T) { testProperties(t, h) })
+	t.Run("ListProperties", func(t *testing.T) { testListProperties(t, h) })
+	t.Run("Migrations", func(t *testing.T) { testMigrations(t, h) })
+	t.Run("ListMigrations", func(t *testing.T) { testListMigrations(t, h) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, h) })
+	t.Run("Columns", func(t *testing.T) { testColumns(t, h) })
+	t.Run("ReadRows", func(t *testing.T) { testReadRows(t, h) })
+	t.Run("ScanRows", func(t *testing.T) { testScanRows(t, h) })
+	t.Run("WriteRows", func(t *testing.T) { testWriteRows(t, h) })
+	t.Run("DeleteRows", func(t *testing.T) { testDeleteRows(t, h) })
+	t.Run("BadInput", func(t *testing.T) { testBadInput(t, h) })
+	t.Run("PropertiesTable", func(t *testing.T) { testPropertiesTable(t, h) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
+}

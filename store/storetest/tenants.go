@@ -1,0 +1,109 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/realmhook/realmhook"
+)
+
+func testTenants(t *testing.T, h Harness) {
+	t.Run("RoundTrip", func(t *testing.T) {
+		s := h.Open(t)
+		want := newTenant("ck-1", realmhook.TenantMoved)
+		want.MigrationID = "mig-7"
+		want.MovedTo = "EU"
+		want.PurgeAfter = base.Add(72 * time.Hour)
+		mustNoErr(t, s.PutTenant(t.Context(), want), "PutTenant")
+
+		got, err := s.GetTenant(t.Context(), "ck-1")
+		mustNoErr(t, err, "GetTenant")
+		mustSameTenant(t, got, want)
+	})
+
+	t.Run("ZeroTimesAndFalse", func(t *testing.T) {
+		s := h.Open(t)
+		want := &realmhook.Tenant{ClientKey: "ck-min", SharedSecret: "s", State: realmhook.TenantIncoming}
+		mustNoErr(t, s.PutTenant(t.Context(), want), "PutTenant")
+		got, err := s.GetTenant(t.Context(), "ck-min")
+		mustNoErr(t, err, "GetTenant")
+		mustSameTenant(t, got, want)
+	})
+
+	t.Run("Replace", func(t *testing.T) {
+		s := h.Open(t)
+		mustPutTenant(t, s, "ck-1", realmhook.TenantActive)
+		want := newTenant("ck-1", realmhook.TenantUninstalled)
+		want.SharedSecret = "rotated"
+		want.BaseURL = "https://renamed.atlassian.net"
+		want.Enabled = false
+		want.UpdatedAt = base.Add(time.Hour)
+		mustNoErr(t, s.PutTenant(t.Context(), want), "PutTenant again")
+
+		got, err := s.GetTenant(t.Context(), "ck-1")
+		mustNoErr(t, err, "GetTenant")
+		mustSameTenant(t, got, want)
+	})
+
+	t.Run("NotFound", func(t *testing.T) {
+		s := h.Open(t)
+		_, err := s.GetTenant(t.Context(), "nobody")
+		mustCode(t, err, realmhook.ENOTFOUND)
+	})
+
+	t.Run("ListByState", func(t *testing.T) {
+		s := h.Open(t)
+		states := map[string]realmhook.TenantState{
+			"c": realmhook.TenantActive,
+			"a": realmhook.TenantActive,
+			"b": realmhook.TenantMoved,
+			"B": realmhook.TenantActive,
+			"d": realmhook.TenantUninstalled,
+		}
+		for ck, st := range states {
+			mustPutTenant(t, s, ck, st)
+		}
+		for _, tc := range []struct {
+			state realmhook.TenantState
+			want  []string
+		}{
+			{realmhook.TenantActive, []string{"B", "a", "c"}},
+			{realmhook.TenantMoved, []string{"b"}},
+			{realmhook.TenantIncoming, nil},
+		} {
+			t.Run(string(tc.state), func(t *testing.T) {
+				got, err := s.ListTenants(t.Context(), tc.state)
+				mustNoErr(t, err, "ListTenants")
+				var keys []string
+				for _, tn := range got {
+					if tn.State != tc.state {
+						t.Errorf("tenant %s has state %s, want %s", tn.ClientKey, tn.State, tc.state)
+					}
+					mustSameTenant(t, tn, newTenant(tn.ClientKey, tc.state))
+					keys = append(keys, tn.ClientKey)
+				}
+				if len(keys) != len(tc.want) {
+					t.Fatalf("ListTenants(%s) = %v, want %v", tc.state, keys, tc.want)
+				}
+				for i := range keys {
+					if keys[i] != tc.want[i] {
+						t.Fatalf("ListTenants(%s) = %v, want %v", tc.state, keys, tc.want)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		s := h.Open(t)
+		mustPutTenant(t, s, "ck-1", realmhook.TenantActive)
+		mustPutTenant(t, s, "ck-2", realmhook.TenantActive)
+		mustNoErr(t, s.DeleteTenant(t.Context(), "ck-1"), "DeleteTenant")
+		_, err := s.GetTenant(t.Context(), "ck-1")
+		mustCode(t, err, realmhook.ENOTFOUND)
+		if _, err := s.GetTenant(t.Context(), "ck-2"); err != nil {
+			t.Fatalf("other tenant gone after delete: %v", err)
+		}
+		mustNoErr(t, s.DeleteTenant(t.Context(), "ck-1"), "DeleteTenant of an absent tenant")
+	})
+}
