@@ -68,10 +68,23 @@ func (p PropertyProbe) Check(ctx context.Context, call CallFunc) error {
 	if resp.StatusCode != 200 {
 		return fmt.Errorf("GET %s answered %s", p.path(), resp.Summary())
 	}
-	if !jsonEqual(resp.Body, p.value()) {
-		return fmt.Errorf("GET %s answered %s, want %s", p.path(), snippet(resp.Body), p.value())
+	if !jsonEqual(propertyValue(resp.Body), p.value()) {
+		return fmt.Errorf("GET %s answered %s, want the value %s", p.path(), snippet(resp.Body), p.value())
 	}
 	return nil
+}
+
+// propertyValue takes the value out of realmhook's {"key","value"} answer;
+// any other answer is taken to be the value itself.
+func propertyValue(body []byte) []byte {
+	var envelope struct {
+		Key   *string         `json:"key"`
+		Value json.RawMessage `json:"value"`
+	}
+	if json.Unmarshal(body, &envelope) == nil && envelope.Key != nil && envelope.Value != nil {
+		return envelope.Value
+	}
+	return body
 }
 
 // jsonEqual compares two JSON documents by value, ignoring formatting.
