@@ -1,0 +1,244 @@
+// Package postgres implements store.Store on one PostgreSQL database per realm,
+// for the regional shape, with pgx/v5; any number of replicas share the database.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
+)
+
+// Options tune a Store.
+type Options struct {
+	// MaxConns caps the pool; 0 keeps the URL's pool_max_conns or pgx's default.
+	MaxConns int32
+	// Logger receives schema and connection messages; slog.Default() if nil.
+	Logger *slog.Logger
+	// Now is the clock for migration event times; time.Now if nil.
+	Now func() time.Time
+}
+
+// Store is one realm's PostgreSQL database. It is safe for concurrent use, and
+// any number of processes may share one database.
+type Store struct {
+	pool   *pgxpool.Pool
+	logger *slog.Logger
+	now    func() time.Time
+
+	mu     sync.RWMutex
+	tables map[string]*tableInfo // column types of copied tables, by name
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url (a postgres:// URL or key=value DSN)
+// and brings its schema up to date. It fails if the database's schema is newer
+// than this binary knows (ErrSchemaNewer).
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message may quote the URL, password included.
+		return nil, realmhook.Errorf(realmhook.EINVALID, "postgres database URL is not valid")
+	}
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", where(cfg), err)
+	}
+	s := &Store{pool: pool, logger: opts.Logger, now: opts.Now, tables: map[string]*tableInfo{}}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", where(cfg), err)
+	}
+	return s, nil
+}
+
+// where names a database for messages without its password.
+func where(cfg *pgxpool.Config) string {
+	return fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+}
+
+// Backend returns "postgres".
+func (s *Store) Backend() string { return "postgres" }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// Close closes every connection of the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Pool returns the store's connection pool, for tests and tools that need to
+// run their own SQL (creating an app's tables, say) on the same database.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Retrying after a lost connection: a restarted or failed-over server leaves
+// every pooled connection dead, and the first use of each would fail. These
+// bound how long an operation keeps trying new connections.
+var retryBackoff = []time.Duration{0, 50 * time.Millisecond, 250 * time.Millisecond, time.Second}
+
+// run calls fn, and calls it again on a fresh connection when it failed because
+// the connection was lost. Only a statement the server never ran is retried,
+// unless idempotent says running it twice does no harm.
+func (s *Store) run(ctx context.Context, idempotent bool, fn func(ctx context.Context) error) error {
+	var err error
+	for attempt, wait := range retryBackoff {
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return err
+			case <-t.C:
+			}
+		}
+		err = fn(ctx)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		if !notExecuted(err) && !(idempotent && connectionLost(err)) || attempt == len(retryBackoff)-1 {
+			return err
+		}
+		// The other pooled connections are most likely dead too.
+		s.pool.Reset()
+		s.logger.Warn("postgres connection lost; retrying", "attempt", attempt+1, "err", err)
+	}
+	return err
+}
+
+// inTx runs fn in a transaction, under run's retry rules. A failed commit is
+// never retried: the server may have committed.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return s.run(ctx, false, func(ctx context.Context) error {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return &finalError{fmt.Errorf("commit: %w", err)}
+		}
+		return nil
+	})
+}
+
+// finalError marks an error run must not retry: a failed COMMIT, whose outcome
+// is unknown, or a stream that already handed rows to its caller.
+type finalError struct{ err error }
+
+func (e *finalError) Error() string { return e.err.Error() }
+func (e *finalError) Unwrap() error { return e.err }
+
+// notExecuted reports whether err shows that the server did not run the
+// statement: the connection failed before anything was sent, none could be
+// made, or the server had ended the session (shutdown, restart) first.
+func notExecuted(err error) bool {
+	var fe *finalError
+	if errors.As(err, &fe) {
+		return false
+	}
+	if pgconn.SafeToRetry(err) {
+		return true
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03": // admin_shutdown, crash_shutdown, cannot_connect_now
+			return true
+		}
+	}
+	return false
+}
+
+// connectionLost reports whether err is a broken connection, whether or not
+// the statement ran.
+func connectionLost(err error) bool {
+	if notExecuted(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") // connection_exception
+	}
+	var netErr net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &netErr) || errors.Is(err, net.ErrClosed)
+}
+
+// pgCode returns the SQLSTATE of a server error in err's chain, or "".
+func pgCode(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+// checkText refuses what a PostgreSQL TEXT value cannot hold (NUL bytes,
+// invalid UTF-8), and an empty value unless allowed, as EINVALID naming what.
+func checkText(what, v string, allowEmpty bool) error {
+	switch {
+	case v == "" && !allowEmpty:
+		return realmhook.Errorf(realmhook.EINVALID, "%s is empty", what)
+	case !utf8.ValidString(v):
+		return realmhook.Errorf(realmhook.EINVALID, "%s is not valid UTF-8", what)
+	case strings.IndexByte(v, 0) >= 0:
+		return realmhook.Errorf(realmhook.EINVALID, "%s contains a NUL byte", what)
+	}
+	return nil
+}
+
+// dataError turns the server's complaints about a value (class 22: data
+// exception; NOT NULL and CHECK violations) into EINVALID, and a duplicate key
+// into ECONFLICT, keeping the server's message.
+func dataError(err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return err
+	}
+	switch {
+	case pgErr.Code == "23505":
+		return &realmhook.Error{Code: realmhook.ECONFLICT, Message: pgErr.Message}
+	case strings.HasPrefix(pgErr.Code, "22"), pgErr.Code == "23502", pgErr.Code == "23514":
+		return &realmhook.Error{Code: realmhook.EINVALID, Message: pgErr.Message}
+	}
+	return err
+}

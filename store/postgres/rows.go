@@ -1,0 +1,481 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
+)
+
+// The copy primitives work on any tenant-scoped table the operator names. Its
+// name and column names are checked, then always quoted with pgx.Identifier;
+// values always travel as parameters or through COPY, never in SQL text.
+//
+// Order is byte order, as in the SQLite backend, so a cursor taken on one
+// backend means the same on the other: text key columns are compared and
+// sorted COLLATE "C" — unless their collation already sorts by bytes, in which
+// case the clause is left out so the key's index still serves the query.
+
+// tableInfo is what the store knows of a copied table's columns.
+type tableInfo struct {
+	name   string
+	ident  pgx.Identifier
+	quoted string // ident.Sanitize()
+	cols   []column
+	index  map[string]int
+	// warned is set once the slow-collation warning for this table was logged.
+	warned atomic.Bool
+}
+
+// column is one column of a copied table.
+type column struct {
+	name   string
+	quoted string
+	typ    string // the (base) type's name, for messages
+	oid    uint32 // the (base) type
+	kind   kind
+	// byteOrder: comparing this column sorts by bytes without COLLATE "C"
+	// (not a text type, or a C/POSIX collation).
+	byteOrder bool
+}
+
+// selectExpr is how the column is read: types outside the normalised set
+// are read as their text form, which WriteRows turns back into the type.
+func (c column) selectExpr() string {
+	switch c.kind {
+	case kindInt, kindFloat, kindBool, kindText, kindBytea, kindTimestamptz, kindTimestamp, kindDate:
+		return c.quoted
+	}
+	return c.quoted + "::text"
+}
+
+// orderExpr is how the column is compared and sorted in key order.
+func (c column) orderExpr() string {
+	if c.byteOrder {
+		return c.quoted
+	}
+	return c.quoted + ` COLLATE "C"`
+}
+
+// columnsQuery reads a table's columns with each one's base type and whether
+// its collation already sorts by bytes. pg_database's locale provider column
+// only exists from PostgreSQL 15 on, hence to_jsonb.
+const columnsQuery = `
+WITH db AS (SELECT to_jsonb(d) AS j FROM pg_database d WHERE d.datname = current_database())
+SELECT a.attname, bt.typname, bt.oid,
+	CASE
+	WHEN a.attcollation = 0 THEN true
+	WHEN a.attcollation = 100 THEN
+		COALESCE(db.j->>'datlocprovider', 'c') = 'b'
+		OR (COALESCE(db.j->>'datlocprovider', 'c') = 'c' AND db.j->>'datcollate' IN ('C', 'POSIX'))
+	ELSE COALESCE(c.collprovider = 'b' OR (c.collprovider = 'c' AND c.collcollate IN ('C', 'POSIX')), false)
+	END
+FROM pg_attribute a
+JOIN pg_type ty ON ty.oid = a.atttypid
+JOIN pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+LEFT JOIN pg_collation c ON c.oid = a.attcollation
+CROSS JOIN db
+WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum`
+
+// checkIdent refuses a name that cannot be a PostgreSQL identifier we quote.
+func checkIdent(what, name string) error {
+	switch {
+	case name == "":
+		return realmhook.Errorf(realmhook.EINVALID, "%s is empty", what)
+	case len(name) > 63:
+		return realmhook.Errorf(realmhook.EINVALID, "%s %q is longer than 63 bytes", what, name)
+	case strings.ContainsAny(name, "\"\x00"):
+		return realmhook.Errorf(realmhook.EINVALID, "%s %q contains a double quote or NUL", what, name)
+	}
+	return checkText(what, name, false)
+}
+
+// tableIdent splits "schema.table" and checks each part.
+func tableIdent(name string) (pgx.Identifier, error) {
+	parts := strings.SplitN(name, ".", 2)
+	for _, p := range parts {
+		if err := checkIdent("table name", p); err != nil {
+			return nil, err
+		}
+	}
+	return pgx.Identifier(parts), nil
+}
+
+// lookupTable returns the table's columns, from the cache unless refresh.
+func (s *Store) lookupTable(ctx context.Context, name string, refresh bool) (*tableInfo, error) {
+	ident, err := tableIdent(name)
+	if err != nil {
+		return nil, err
+	}
+	if !refresh {
+		s.mu.RLock()
+		ti := s.tables[name]
+		s.mu.RUnlock()
+		if ti != nil {
+			return ti, nil
+		}
+	}
+	ti := &tableInfo{name: name, ident: ident, quoted: ident.Sanitize(), index: map[string]int{}}
+	err = s.run(ctx, true, func(ctx context.Context) error {
+		ti.cols = ti.cols[:0]
+		rows, err := s.pool.Query(ctx, columnsQuery, ti.quoted)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c column
+			if err := rows.Scan(&c.name, &c.typ, &c.oid, &c.byteOrder); err != nil {
+				return err
+			}
+			c.quoted = pgx.Identifier{c.name}.Sanitize()
+			c.kind = kindOf(c.typ)
+			ti.cols = append(ti.cols, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("columns of %s: %w", name, dataError(err))
+	}
+	if len(ti.cols) == 0 {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "table %s not found", name)
+	}
+	for i, c := range ti.cols {
+		ti.index[c.name] = i
+	}
+	s.mu.Lock()
+	s.tables[name] = ti
+	s.mu.Unlock()
+	return ti, nil
+}
+
+// columns returns the named columns, EINVALID naming one the table lacks.
+func (ti *tableInfo) columns(names []string) ([]column, error) {
+	if len(names) == 0 {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "no columns given for table %s", ti.name)
+	}
+	out := make([]column, len(names))
+	for i, n := range names {
+		if err := checkIdent("column name", n); err != nil {
+			return nil, err
+		}
+		j, ok := ti.index[n]
+		if !ok {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "table %s has no column %q", ti.name, n)
+		}
+		out[i] = ti.cols[j]
+	}
+	return out, nil
+}
+
+// tenantTable is a copied table resolved against the database.
+type tenantTable struct {
+	*tableInfo
+	tenant column
+	keys   []column
+}
+
+// resolve checks t against the database's table.
+func (s *Store) resolve(ctx context.Context, t store.Table) (*tenantTable, error) {
+	if err := checkIdent("tenant column", t.TenantColumn); err != nil {
+		return nil, err
+	}
+	if len(t.Key) == 0 {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "table %s has no key columns", t.Name)
+	}
+	ti, err := s.lookupTable(ctx, t.Name, false)
+	if err != nil {
+		return nil, err
+	}
+	tenant, err := ti.columns([]string{t.TenantColumn})
+	if err != nil {
+		return nil, err
+	}
+	keys, err := ti.columns(t.Key)
+	if err != nil {
+		return nil, err
+	}
+	tt := &tenantTable{tableInfo: ti, tenant: tenant[0], keys: keys}
+	for _, k := range keys {
+		if !k.byteOrder && ti.warned.CompareAndSwap(false, true) {
+			s.logger.Warn("key column's collation does not sort by bytes; keyset reads will sort rather than use the index (declare it COLLATE \"C\")",
+				"table", t.Name, "column", k.name)
+		}
+	}
+	return tt, nil
+}
+
+// where returns "tenant = $1 [AND (k1, k2) > ($2, $3)]" and its arguments.
+func (tt *tenantTable) where(clientKey string, after store.Row) (string, []any, error) {
+	tenantArg, err := toColumn(tt.tenant, clientKey)
+	if err != nil {
+		return "", nil, err
+	}
+	sql := tt.tenant.quoted + " = $1"
+	args := []any{tenantArg}
+	if after == nil {
+		return sql, args, nil
+	}
+	if len(after) != len(tt.keys) {
+		return "", nil, realmhook.Errorf(realmhook.EINVALID, "cursor has %d values, table %s has %d key columns", len(after), tt.name, len(tt.keys))
+	}
+	lhs := make([]string, len(tt.keys))
+	rhs := make([]string, len(tt.keys))
+	for i, k := range tt.keys {
+		v, err := toColumn(k, after[i])
+		if err != nil {
+			return "", nil, err
+		}
+		if v == nil {
+			return "", nil, realmhook.Errorf(realmhook.EINVALID, "cursor value for key column %s is NULL", k.name)
+		}
+		args = append(args, v)
+		lhs[i] = k.orderExpr()
+		rhs[i] = "$" + strconv.Itoa(len(args))
+	}
+	return sql + " AND (" + strings.Join(lhs, ", ") + ") > (" + strings.Join(rhs, ", ") + ")", args, nil
+}
+
+func (tt *tenantTable) orderBy() string {
+	exprs := make([]string, len(tt.keys))
+	for i, k := range tt.keys {
+		exprs[i] = k.orderExpr()
+	}
+	return strings.Join(exprs, ", ")
+}
+
+func selectList(cols []column) string {
+	exprs := make([]string, len(cols))
+	for i, c := range cols {
+		exprs[i] = c.selectExpr()
+	}
+	return strings.Join(exprs, ", ")
+}
+
+// Columns returns a table's column names in table order; ENOTFOUND if the
+// table does not exist. It refreshes the store's knowledge of the table.
+func (s *Store) Columns(ctx context.Context, table string) ([]string, error) {
+	ti, err := s.lookupTable(ctx, table, true)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(ti.cols))
+	for i, c := range ti.cols {
+		names[i] = c.name
+	}
+	return names, nil
+}
+
+// ReadRows returns up to limit of the tenant's rows with key greater than
+// after, in key order (byte order for text), using the key's index.
+func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, clientKey string, after store.Row, limit int) ([]store.Row, error) {
+	if limit <= 0 {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "limit %d must be positive", limit)
+	}
+	tt, err := s.resolve(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	cols, err := tt.columns(columns)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range tt.keys {
+		if _, ok := indexOf(cols, k.name); !ok {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "key column %s of table %s is not among the columns read", k.name, t.Name)
+		}
+	}
+	where, args, err := tt.where(clientKey, after)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, limit)
+	sql := "SELECT " + selectList(cols) + " FROM " + tt.quoted + " WHERE " + where +
+		" ORDER BY " + tt.orderBy() + " LIMIT $" + strconv.Itoa(len(args))
+
+	var out []store.Row
+	err = s.run(ctx, true, func(ctx context.Context) error {
+		out = make([]store.Row, 0, min(limit, 4096))
+		rows, err := s.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		sc := newRowScanner(cols)
+		for rows.Next() {
+			r, err := sc.scan(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read rows of %s: %w", t.Name, dataError(err))
+	}
+	return out, nil
+}
+
+// ScanRows streams the tenant's rows through fn from one query, in no
+// particular order, holding one row at a time.
+func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, clientKey string, fn func(store.Row) error) error {
+	tt, err := s.resolve(ctx, t)
+	if err != nil {
+		return err
+	}
+	cols, err := tt.columns(columns)
+	if err != nil {
+		return err
+	}
+	where, args, err := tt.where(clientKey, nil)
+	if err != nil {
+		return err
+	}
+	sql := "SELECT " + selectList(cols) + " FROM " + tt.quoted + " WHERE " + where
+	var fnErr error
+	err = s.run(ctx, true, func(ctx context.Context) error {
+		rows, err := s.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		sc := newRowScanner(cols)
+		delivered := false
+		for rows.Next() {
+			r, err := sc.scan(rows)
+			if err != nil {
+				return err
+			}
+			delivered = true
+			if fnErr = fn(r); fnErr != nil {
+				return &finalError{fnErr}
+			}
+		}
+		if err := rows.Err(); err != nil && delivered {
+			// fn has seen rows: a second pass would repeat them.
+			return &finalError{err}
+		} else if err != nil {
+			return err
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		return fmt.Errorf("scan rows of %s: %w", t.Name, dataError(err))
+	}
+	return nil
+}
+
+// CountRows counts the tenant's rows.
+func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) (int64, error) {
+	tt, err := s.resolve(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	where, args, err := tt.where(clientKey, nil)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = s.run(ctx, true, func(ctx context.Context) error {
+		return s.pool.QueryRow(ctx, "SELECT count(*) FROM "+tt.quoted+" WHERE "+where, args...).Scan(&n)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count rows of %s: %w", t.Name, dataError(err))
+	}
+	return n, nil
+}
+
+// WriteRows inserts rows with the COPY protocol: one statement, so all or
+// none land. Values are converted to the columns' types first (a time read
+// from SQLite as text into a timestamptz column, an int64 into an int4), so a
+// bad value fails with EINVALID naming its row and column before anything is
+// sent. A duplicate key is ECONFLICT.
+func (s *Store) WriteRows(ctx context.Context, t store.Table, columns []string, rows []store.Row) error {
+	ti, err := s.lookupTable(ctx, t.Name, false)
+	if err != nil {
+		return err
+	}
+	cols, err := ti.columns(columns)
+	if err != nil {
+		return err
+	}
+	var typeMap *pgtype.Map // made only if a column needs checkEncodable
+	data := make([][]any, len(rows))
+	for i, r := range rows {
+		if len(r) != len(cols) {
+			return realmhook.Errorf(realmhook.EINVALID, "row %d has %d values for %d columns", i, len(r), len(cols))
+		}
+		vals := make([]any, len(r))
+		for j, v := range r {
+			if vals[j], err = toColumn(cols[j], v); err != nil {
+				return fmt.Errorf("row %d: %w", i, dataError(err))
+			}
+			if cols[j].kind == kindOther && vals[j] != nil {
+				if typeMap == nil {
+					typeMap = pgtype.NewMap()
+				}
+				if err := checkEncodable(typeMap, cols[j], vals[j]); err != nil {
+					return fmt.Errorf("row %d: %w", i, dataError(err))
+				}
+			}
+		}
+		data[i] = vals
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	err = s.run(ctx, false, func(ctx context.Context) error {
+		_, err := s.pool.CopyFrom(ctx, ti.ident, columns, pgx.CopyFromRows(data))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write rows to %s: %w", t.Name, dataError(err))
+	}
+	return nil
+}
+
+// DeleteRows deletes the tenant's rows with key greater than after (all of
+// them when after is nil) and returns how many.
+func (s *Store) DeleteRows(ctx context.Context, t store.Table, clientKey string, after store.Row) (int64, error) {
+	tt, err := s.resolve(ctx, t)
+	if err != nil {
+		return 0, err
+	}
+	where, args, err := tt.where(clientKey, after)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	// Not idempotent for the count: a delete that ran before the connection
+	// dropped would be reported as 0 rows by a retry.
+	err = s.run(ctx, false, func(ctx context.Context) error {
+		tag, err := s.pool.Exec(ctx, "DELETE FROM "+tt.quoted+" WHERE "+where, args...)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("delete rows of %s: %w", t.Name, dataError(err))
+	}
+	return n, nil
+}
+
+func indexOf(cols []column, name string) (int, bool) {
+	for i, c := range cols {
+		if c.name == name {
+			return i, true
+		}
+	}
+	return -1, false
+}

@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/realmhook/realmhook"
+)
+
+const tenantColumns = `client_key, shared_secret, base_url, display_url, product_type, description,
+	service_entitlement_number, installation_id, oauth_client_id, plugins_version, app_key,
+	state, enabled, migration_id, moved_to, purge_after, installed_at, updated_at`
+
+// GetTenant returns the tenant record, whatever its state.
+func (s *Store) GetTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error) {
+	var t *realmhook.Tenant
+	err := s.run(ctx, true, func(ctx context.Context) error {
+		var err error
+		t, err = scanTenant(s.pool.QueryRow(ctx, "SELECT "+tenantColumns+" FROM realmhook_tenants WHERE client_key = $1", clientKey))
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "tenant %q not found", clientKey)
+	} else if err != nil {
+		return nil, fmt.Errorf("get tenant %q: %w", clientKey, dataError(err))
+	}
+	return t, nil
+}
+
+// PutTenant inserts or replaces the whole tenant record.
+func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
+	if err := checkText("client key", t.ClientKey, false); err != nil {
+		return err
+	}
+	err := s.run(ctx, true, func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, `INSERT INTO realmhook_tenants (`+tenantColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+			ON CONFLICT (client_key) DO UPDATE SET
+				shared_secret = EXCLUDED.shared_secret, base_url = EXCLUDED.base_url,
+				display_url = EXCLUDED.display_url, product_type = EXCLUDED.product_type,
+				description = EXCLUDED.description, service_entitlement_number = EXCLUDED.service_entitlement_number,
+				installation_id = EXCLUDED.installation_id, oauth_client_id = EXCLUDED.oauth_client_id,
+				plugins_version = EXCLUDED.plugins_version, app_key = EXCLUDED.app_key,
+				state = EXCLUDED.state, enabled = EXCLUDED.enabled, migration_id = EXCLUDED.migration_id,
+				moved_to = EXCLUDED.moved_to, purge_after = EXCLUDED.purge_after,
+				installed_at = EXCLUDED.installed_at, updated_at = EXCLUDED.updated_at`,
+			t.ClientKey, t.SharedSecret, t.BaseURL, t.DisplayURL, t.ProductType, t.Description,
+			t.ServiceEntitlementNumber, t.InstallationID, t.OAuthClientID, t.PluginsVersion, t.AppKey,
+			string(t.State), t.Enabled, t.MigrationID, t.MovedTo,
+			timeArg(t.PurgeAfter), timeArg(t.InstalledAt), timeArg(t.UpdatedAt))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("put tenant %q: %w", t.ClientKey, dataError(err))
+	}
+	return nil
+}
+
+// DeleteTenant removes the tenant record only; no error if absent.
+func (s *Store) DeleteTenant(ctx context.Context, clientKey string) error {
+	err := s.run(ctx, true, func(ctx context.Context) error {
+		_, err := s.pool.Exec(ctx, "DELETE FROM realmhook_tenants WHERE client_key = $1", clientKey)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete tenant %q: %w", clientKey, dataError(err))
+	}
+	return nil
+}
+
+// ListTenants returns tenants in the given state, by clientKey in byte order.
+func (s *Store) ListTenants(ctx context.Context, state realmhook.TenantState) ([]*realmhook.Tenant, error) {
+	var out []*realmhook.Tenant
+	err := s.run(ctx, true, func(ctx context.Context) error {
+		out = nil
+		rows, err := s.pool.Query(ctx, "SELECT "+tenantColumns+" FROM realmhook_tenants WHERE state = $1 ORDER BY client_key", string(state))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTenant(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s tenants: %w", state, dataError(err))
+	}
+	return out, nil
+}
+
+func scanTenant(row pgx.Row) (*realmhook.Tenant, error) {
+	var t realmhook.Tenant
+	var state string
+	var purgeAfter, installedAt, updatedAt pgtype.Timestamptz
+	err := row.Scan(&t.ClientKey, &t.SharedSecret, &t.BaseURL, &t.DisplayURL, &t.ProductType, &t.Description,
+		&t.ServiceEntitlementNumber, &t.InstallationID, &t.OAuthClientID, &t.PluginsVersion, &t.AppKey,
+		&state, &t.Enabled, &t.MigrationID, &t.MovedTo, &purgeAfter, &installedAt, &updatedAt)
+	if err != nil {
+		return nil, err
+	}
+	t.State = realmhook.TenantState(state)
+	t.PurgeAfter, t.InstalledAt, t.UpdatedAt = timeOf(purgeAfter), timeOf(installedAt), timeOf(updatedAt)
+	return &t, nil
+}
+
+// timeArg stores the zero time as NULL.
+func timeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// timeOf reads NULL as the zero time and everything else in UTC.
+func timeOf(ts pgtype.Timestamptz) time.Time {
+	if !ts.Valid {
+		return time.Time{}
+	}
+	return ts.Time.UTC()
+}
