@@ -15,8 +15,12 @@ import (
 // end: a tenant installed into EU by a genuinely signed install reads and
 // writes its properties in EU, and is told to go to EU when it calls US.
 func TestFoundation_InstallWriteReadMisroute(t *testing.T) {
+	forEachLayout(t, []layout{allSQLite, allPostgres}, testInstallWriteReadMisroute)
+}
+
+func testInstallWriteReadMisroute(t *testing.T, l layout) {
 	ks := mustKeyServer(t)
-	s := mustStartServer(t, serverConfig{KeysURL: ks.URL})
+	s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: mustRealmDBs(t, l).databases()})
 	ten := newTenant(t)
 
 	t.Run("DescriptorPublishesRealms", func(t *testing.T) {
@@ -133,8 +137,12 @@ func TestFoundation_InstallWriteReadMisroute(t *testing.T) {
 // TestFoundation_BadInput sends what a careless or hostile caller would; each
 // gets a clear 4xx JSON error and never a 5xx.
 func TestFoundation_BadInput(t *testing.T) {
+	forEachLayout(t, []layout{allSQLite, allPostgres}, testBadInput)
+}
+
+func testBadInput(t *testing.T, l layout) {
 	ks := mustKeyServer(t)
-	s := mustStartServer(t, serverConfig{KeysURL: ks.URL})
+	s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: mustRealmDBs(t, l).databases()})
 	ten := newTenant(t)
 	mustInstall(t, s, ks, ten, "EU")
 	eu := s.realmURL("EU")

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,9 +21,8 @@ import (
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
-
 	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/integration/pgtest"
 )
 
 // binDir holds the binaries TestMain builds once for every test.
@@ -44,6 +42,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if err := pgtest.Shutdown(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop PostgreSQL:", err)
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -356,18 +357,6 @@ func mustStatus(t testing.TB, r response, want int, what string) {
 	if r.Status != want {
 		t.Fatalf("%s: status %d, want %d; body %s", what, r.Status, want, r.Body)
 	}
-}
-
-// mustSQLite opens a realm's SQLite file the way the app itself would, to
-// create its own tables and rows.
-func mustSQLite(t testing.TB, path string) *sql.DB {
-	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
 }
 
 // waitFor polls fn until it returns true or the deadline passes.

@@ -1,11 +1,9 @@
 package integration
 
 import (
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,76 +17,6 @@ tables:
     tenantColumn: tenant
     key: [id]
 `
-
-const notesDDL = `CREATE TABLE IF NOT EXISTS notes (tenant TEXT NOT NULL, id INTEGER NOT NULL, body TEXT, score REAL, PRIMARY KEY (tenant, id))`
-
-// mustAppSchema creates the app's table in each realm's SQLite file, as the
-// app would before realmhook starts.
-func mustAppSchema(t testing.TB, dir string) map[string]*sql.DB {
-	t.Helper()
-	dbs := map[string]*sql.DB{}
-	for realm, file := range map[string]string{"global": "global.db", "US": "us.db", "EU": "eu.db"} {
-		db := mustSQLite(t, filepath.Join(dir, file))
-		if _, err := db.Exec(notesDDL); err != nil {
-			t.Fatal(err)
-		}
-		dbs[realm] = db
-	}
-	return dbs
-}
-
-// mustNotes inserts n rows for the tenant.
-func mustNotes(t testing.TB, db *sql.DB, clientKey string, n int) {
-	t.Helper()
-	tx, err := db.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stmt, err := tx.Prepare(`INSERT INTO notes (tenant, id, body, score) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= n; i++ {
-		if _, err := stmt.Exec(clientKey, i, fmt.Sprintf("note %d of %s %s", i, clientKey, strings.Repeat("x", 120)), float64(i)/3); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// noteStats is what a test compares between realms: count, distinct ids and a
-// content digest computed by SQLite itself.
-type noteStats struct {
-	Count, Distinct int64
-	Digest          string
-}
-
-func mustNoteStats(t testing.TB, db *sql.DB, clientKey string) noteStats {
-	t.Helper()
-	var s noteStats
-	var digest sql.NullString
-	err := db.QueryRow(`SELECT count(*), count(DISTINCT id), group_concat(id || ':' || body || ':' || score, '|')
-		FROM (SELECT * FROM notes WHERE tenant = ? ORDER BY id)`, clientKey).Scan(&s.Count, &s.Distinct, &digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if digest.Valid {
-		s.Digest = fmt.Sprintf("%x", len(digest.String)) + ":" + digest.String[:min(64, len(digest.String))]
-		s.Digest += fmt.Sprintf(":%d", hashString(digest.String))
-	}
-	return s
-}
-
-func hashString(s string) uint64 {
-	var h uint64 = 14695981039346656037
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
 
 // hostMigration is one migration as the host's migration service runs it.
 type hostMigration struct {
@@ -175,26 +103,27 @@ func mustErrorCode(t testing.TB, r response, wantStatus int, wantCode string) {
 }
 
 // TestMigration_FullLifecycle moves a tenant EU → US and back the way the
-// host does, sending every hook twice.
+// host does, sending every hook twice, on every database layout: SQLite,
+// PostgreSQL, and SQLite→PostgreSQL→SQLite.
 func TestMigration_FullLifecycle(t *testing.T) {
+	forEachLayout(t, []layout{allSQLite, allPostgres, mixed}, testFullLifecycle)
+}
+
+func testFullLifecycle(t *testing.T, l layout) {
 	ks := mustKeyServer(t)
-	dir := t.TempDir()
-	dbs := mustAppSchema(t, dir)
-	s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: map[string]string{
-		"global": "sqlite:" + filepath.Join(dir, "global.db"),
-		"US":     "sqlite:" + filepath.Join(dir, "us.db"),
-		"EU":     "sqlite:" + filepath.Join(dir, "eu.db"),
-	}, Extra: notesTable + "migration:\n  batchRows: 50\n  checkpointRows: 200\n"})
+	dbs := mustRealmDBs(t, l)
+	s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: dbs.databases(),
+		Extra: notesTable + "migration:\n  batchRows: 50\n  checkpointRows: 200\n"})
 
 	ten, bystander := newTenant(t), newTenant(t)
 	mustInstall(t, s, ks, ten, "EU")
 	mustInstall(t, s, ks, bystander, "EU")
-	mustNotes(t, dbs["EU"], ten.ClientKey, 1000)
-	mustNotes(t, dbs["EU"], bystander.ClientKey, 10)
+	dbs["EU"].mustInsertNotes(t, ten.ClientKey, 1000)
+	dbs["EU"].mustInsertNotes(t, bystander.ClientKey, 10)
 	for i := 0; i < 30; i++ {
 		mustStatus(t, call(t, s, ten, "EU", http.MethodPut, fmt.Sprintf("/api/v1/properties/p%02d", i), []byte(fmt.Sprintf(`{"n":%d}`, i))), http.StatusCreated, "put")
 	}
-	before := mustNoteStats(t, dbs["EU"], ten.ClientKey)
+	before := dbs["EU"].mustNoteStats(t, ten.ClientKey)
 
 	// The host may send hooks to any of the app's base URLs; send them to global.
 	m := newHostMigration(t, s, ten, "global", "US", time.Hour)
@@ -220,7 +149,7 @@ func TestMigration_FullLifecycle(t *testing.T) {
 		t.Fatalf("progress at ready-to-commit: %v", progress)
 	}
 	// Invariant 1: nothing in the source changed.
-	if after := mustNoteStats(t, dbs["EU"], ten.ClientKey); after != before {
+	if after := dbs["EU"].mustNoteStats(t, ten.ClientKey); after != before {
 		t.Fatalf("source changed during the migration: %+v → %+v", before, after)
 	}
 	for i := 0; i < 2; i++ {
@@ -244,12 +173,12 @@ func TestMigration_FullLifecycle(t *testing.T) {
 	if r.JSON(t)["correctBaseUrl"] != s.realmURL("US") {
 		t.Fatalf("421 body %s", r.Body)
 	}
-	if got := mustNoteStats(t, dbs["US"], ten.ClientKey); got != before {
+	if got := dbs["US"].mustNoteStats(t, ten.ClientKey); got != before {
 		t.Fatalf("US notes %+v, want %+v", got, before)
 	}
 	// The bystander never moved and was never copied.
 	mustStatus(t, call(t, s, bystander, "EU", http.MethodGet, "/api/v1/properties?limit=1", nil), http.StatusOK, "bystander in EU")
-	if got := mustNoteStats(t, dbs["US"], bystander.ClientKey); got.Count != 0 {
+	if got := dbs["US"].mustNoteStats(t, bystander.ClientKey); got.Count != 0 {
 		t.Fatalf("bystander rows leaked to US: %+v", got)
 	}
 
@@ -261,10 +190,10 @@ func TestMigration_FullLifecycle(t *testing.T) {
 	back.mustHook("commit")
 	r = call(t, s, ten, "EU", http.MethodGet, "/api/v1/properties/p01", nil)
 	mustStatus(t, r, http.StatusOK, "read in EU after moving back")
-	if string(r.JSON(t)["value"].(string)) != "thawed" {
+	if v, _ := r.JSON(t)["value"].(string); v != "thawed" {
 		t.Fatalf("value written in US did not come back: %s", r.Body)
 	}
-	if got := mustNoteStats(t, dbs["EU"], ten.ClientKey); got != before {
+	if got := dbs["EU"].mustNoteStats(t, ten.ClientKey); got != before {
 		t.Fatalf("EU notes after round trip %+v, want %+v", got, before)
 	}
 	mustStatus(t, call(t, s, ten, "US", http.MethodGet, "/api/v1/properties/p01", nil), http.StatusMisdirectedRequest, "US after moving back")

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/config"
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/descriptor"
@@ -35,11 +36,11 @@ func main() {
 	if err := m.ParseFlags(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
 	} else if err != nil {
-		fmt.Fprintln(os.Stderr, "realmhook:", err)
+		fmt.Fprintln(os.Stderr, "realmhook:", describe(err))
 		os.Exit(2)
 	}
 	if err := m.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "realmhook:", err)
+		fmt.Fprintln(os.Stderr, "realmhook:", describe(err))
 		_ = m.Close()
 		os.Exit(1)
 	}
@@ -231,6 +232,16 @@ func (m *Main) Close() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// describe is an error as an operator should read it: a domain error's own
+// message, without its code.
+func describe(err error) string {
+	var e *realmhook.Error
+	if errors.As(err, &e) && errors.Unwrap(err) == nil {
+		return e.Message
+	}
+	return err.Error()
 }
 
 func newLogger(w io.Writer, cfg config.Log) *slog.Logger {

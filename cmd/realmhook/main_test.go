@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func mustConfigFile(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "realmhook.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestMain_BadConfigNamesTheKey: start-up with bad config fails with one line
+// naming the key.
+func TestMain_BadConfigNamesTheKey(t *testing.T) {
+	tests := []struct {
+		name, config, wantKey string
+	}{
+		{"UnknownKey", "listen: 127.0.0.1:0\nlistne: x\nrealms:\n  global: {baseUrl: http://h}\n", "listne"},
+		{"UnknownRealmKey", "realms:\n  global: {baseUrl: http://h}\n  eu: {baseUrl: http://h/eu}\n", "realms.eu"},
+		{"MissingGlobal", "realms:\n  EU: {baseUrl: http://h/eu}\n", "realms.global"},
+		{"DuplicateBaseURL", "realms:\n  global: {baseUrl: http://h}\n  EU: {baseUrl: http://h/}\n", "realms.EU.baseUrl"},
+		{"OverlappingBaseURL", "realms:\n  global: {baseUrl: http://h}\n  EU: {baseUrl: http://h/eu}\n  DE: {baseUrl: http://h/eu/de}\n", "baseUrl"},
+		{"BadDuration", "jwt: {leeway: banana}\nrealms:\n  global: {baseUrl: http://h}\n", "jwt.leeway"},
+		{"BadDatabase", "realms:\n  global: {baseUrl: http://h, database: 'mysql://x'}\n", "realms.global.database"},
+		{"ServeUnknownRealm", "serve: [AU]\nrealms:\n  global: {baseUrl: http://h}\n", "serve"},
+		{"UnsetVariable", "realms:\n  global:\n    baseUrl: http://h\n    database: ${REALMHOOK_TEST_NOT_SET_ANYWHERE}\n", "realms.global.database"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &Main{Stdout: io.Discard, Stderr: io.Discard}
+			err := m.ParseFlags([]string{"serve", "--config", mustConfigFile(t, tc.config)})
+			if err == nil {
+				t.Fatal("bad config accepted")
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.wantKey) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q: want one line naming %s", msg, tc.wantKey)
+			}
+		})
+	}
+}
+
+func TestMain_Usage(t *testing.T) {
+	for _, args := range [][]string{nil, {"serv"}, {"serve", "extra"}} {
+		var stderr bytes.Buffer
+		m := &Main{Stdout: io.Discard, Stderr: &stderr}
+		if err := m.ParseFlags(args); err == nil {
+			t.Fatalf("args %q accepted", args)
+		}
+	}
+}
+
+// TestMain_RunServesAndCloses runs the real program in-process on a free port
+// with SQLite realms in a temp dir.
+func TestMain_RunServesAndCloses(t *testing.T) {
+	dir := t.TempDir()
+	cfg := mustConfigFile(t, `listen: 127.0.0.1:0
+dataDir: `+dir+`
+realms:
+  global: {baseUrl: http://localhost:8080}
+  US: {baseUrl: http://localhost:8080/realms/us}
+`)
+	var stdout bytes.Buffer
+	m := &Main{Stdout: &stdout, Stderr: io.Discard}
+	if err := m.ParseFlags([]string{"serve", "--config", cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + m.Addr + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz %d", resp.StatusCode)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"descriptor  http://localhost:8080/atlassian-connect.json", "realm US", filepath.Join(dir, "us.db")} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("start-up output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "us.db")); err != nil {
+		t.Fatalf("US database not created: %v", err)
+	}
+}
