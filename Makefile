@@ -24,3 +24,16 @@ fmt:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 check: test
+
+## bench-copy: copy a 100k- and a 1M-row tenant SQLite→SQLite with the migration engine; prints rows/s, verification share, peak RSS and the ratio to the sqlite3 shell (BENCHFLAGS=-rows 100000 … to change)
+bench-copy:
+	@command -v sqlite3 >/dev/null || (apt-get update && apt-get install -y sqlite3)
+	$(GO) build -o bin/copybench ./bench/copybench
+	./bin/copybench -backend sqlite $(BENCHFLAGS)
+
+## bench-copy-pg: the same PostgreSQL→PostgreSQL (fsync on) against psql's binary COPY; uses REALMHOOK_BENCH_POSTGRES or starts a throwaway cluster
+bench-copy-pg:
+	@command -v psql >/dev/null && { [ -n "$$REALMHOOK_BENCH_POSTGRES" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || \
+		(apt-get update && apt-get install -y postgresql)
+	$(GO) build -o bin/copybench ./bench/copybench
+	./bin/copybench -backend postgres $(BENCHFLAGS)

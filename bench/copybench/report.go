@@ -1,0 +1,127 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// Goals the copy is measured against.
+const (
+	goalRatio       = 0.3 // realmhook rows/s ÷ baseline rows/s, at least
+	goalVerifyShare = 0.5 // verification time ÷ copy time, at most
+	goalPeakGrowth  = 1.5 // peak RSS at the largest size ÷ at the smallest, at most
+)
+
+// result is one tenant size on one backend.
+type result struct {
+	Backend string
+	Rows    int
+	copyResult
+	PeakRSS int64 // bytes, of the realmhook child
+	// Baseline is the database's own bulk copy of the same rows (0: skipped).
+	Baseline        time.Duration
+	BaselinePeakRSS int64
+}
+
+func (r result) rowsPerSec() float64 { return perSec(r.Rows, r.Copy) }
+
+func (r result) baselineRowsPerSec() float64 { return perSec(r.Rows, r.Baseline) }
+
+// ratio is realmhook's copy speed as a share of the baseline's; 0 without one.
+func (r result) ratio() float64 {
+	if r.Baseline <= 0 || r.Copy <= 0 {
+		return 0
+	}
+	return r.Baseline.Seconds() / r.Copy.Seconds()
+}
+
+func (r result) verifyShare() float64 {
+	if r.Copy <= 0 {
+		return 0
+	}
+	return r.Verify.Seconds() / r.Copy.Seconds()
+}
+
+func perSec(rows int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(rows) / d.Seconds()
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// printReport writes the results table, the peak-memory growth between the
+// smallest and the largest size, and each goal's verdict.
+func printReport(w io.Writer, rs []result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "backend\trows\tcopy s\trows/s\tverify s\tverify/copy\tpeak RSS MiB\tbaseline s\tbaseline rows/s\tbaseline RSS MiB\tratio")
+	for _, r := range rs {
+		base, baseRate, baseRSS, ratio := "-", "-", "-", "-"
+		if r.Baseline > 0 {
+			base = fmt.Sprintf("%.2f", r.Baseline.Seconds())
+			baseRate = fmt.Sprintf("%.0f", r.baselineRowsPerSec())
+			baseRSS = fmt.Sprintf("%.1f", mib(r.BaselinePeakRSS))
+			ratio = fmt.Sprintf("%.2f", r.ratio())
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.1f\t%s\t%s\t%s\t%s\n",
+			r.Backend, r.Rows, r.Copy.Seconds(), r.rowsPerSec(), r.Verify.Seconds(), r.verifyShare(),
+			mib(r.PeakRSS), base, baseRate, baseRSS, ratio)
+	}
+	tw.Flush()
+	for _, line := range verdicts(rs) {
+		fmt.Fprintln(w, line)
+	}
+}
+
+// verdicts states each goal against the results: the ratio and the
+// verification share at every size, the peak RSS growth from the smallest to
+// the largest size.
+func verdicts(rs []result) []string {
+	var lines []string
+	if len(rs) >= 2 {
+		small, large := rs[0], rs[0]
+		for _, r := range rs {
+			if r.Rows < small.Rows {
+				small = r
+			}
+			if r.Rows > large.Rows {
+				large = r
+			}
+		}
+		if small.PeakRSS > 0 && small.Rows != large.Rows {
+			growth := float64(large.PeakRSS) / float64(small.PeakRSS)
+			lines = append(lines, fmt.Sprintf("peak RSS %s/%s: %.2f (goal ≤ %.1f: %s)",
+				short(large.Rows), short(small.Rows), growth, goalPeakGrowth, verdict(growth <= goalPeakGrowth)))
+		}
+	}
+	for _, r := range rs {
+		v := fmt.Sprintf("%s %s: verify/copy %.2f (goal ≤ %.2f: %s)", r.Backend, short(r.Rows),
+			r.verifyShare(), goalVerifyShare, verdict(r.verifyShare() <= goalVerifyShare))
+		if r.Baseline > 0 {
+			v += fmt.Sprintf("; ratio %.2f (goal ≥ %.2f: %s)", r.ratio(), goalRatio, verdict(r.ratio() >= goalRatio))
+		}
+		lines = append(lines, v)
+	}
+	return lines
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+// short writes a row count the way people say it: 100k, 1M.
+func short(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}

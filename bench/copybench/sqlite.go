@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store/sqlite" // also registers the "sqlite" database/sql driver
+)
+
+// sqliteNotesDDL is the app's table, created in every SQLite file.
+const sqliteNotesDDL = `CREATE TABLE notes (
+	tenant TEXT NOT NULL,
+	id     INTEGER NOT NULL,
+	body   TEXT NOT NULL,
+	score  REAL NOT NULL,
+	PRIMARY KEY (tenant, id))`
+
+// sqliteFiles are the databases of one tenant size.
+type sqliteFiles struct {
+	Source, Target, Baseline string
+}
+
+// benchSQLite runs every size: generate, copy with realmhook in a child, copy
+// with the sqlite3 shell, compare.
+func (m *Main) benchSQLite(ctx context.Context) ([]result, error) {
+	dir := m.Dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "copybench-")
+		if err != nil {
+			return nil, fmt.Errorf("work dir: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	if !m.SkipBaseline {
+		if _, err := exec.LookPath("sqlite3"); err != nil {
+			return nil, fmt.Errorf("the baseline needs the sqlite3 shell (apt-get install sqlite3, or -skip-baseline): %w", err)
+		}
+	}
+	var results []result
+	for _, rows := range m.Rows {
+		m.progress("sqlite %d rows: generating source data", rows)
+		files, err := prepareSQLite(ctx, filepath.Join(dir, "sqlite-"+strconv.Itoa(rows)), rows, m.Logger)
+		if err != nil {
+			return nil, err
+		}
+		m.progress("sqlite %d rows: copying with realmhook", rows)
+		res, rss, err := m.spawnCopy(ctx, copySpec{Backend: "sqlite", Source: files.Source, Target: files.Target,
+			Rows: rows, Batch: m.Batch, Checkpoint: m.Checkpoint, CPUProfile: m.profilePath(rows)})
+		if err != nil {
+			return nil, err
+		}
+		r := result{Backend: "sqlite", Rows: rows, copyResult: res, PeakRSS: rss}
+		if !m.SkipBaseline {
+			m.progress("sqlite %d rows: copying with the sqlite3 shell", rows)
+			if r.Baseline, r.BaselinePeakRSS, err = sqliteBaseline(ctx, files, rows); err != nil {
+				return nil, err
+			}
+		}
+		results = append(results, r)
+		// The next size needs the disk more than these files.
+		for _, p := range []string{files.Source, files.Target, files.Baseline} {
+			removeSQLite(p)
+		}
+	}
+	return results, nil
+}
+
+// prepareSQLite creates, in dir, a source holding the tenant's rows and the
+// other tenant's, an empty target and an empty baseline target, all with
+// realmhook's schema and the notes table.
+func prepareSQLite(ctx context.Context, dir string, rows int, log *slog.Logger) (sqliteFiles, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return sqliteFiles{}, fmt.Errorf("work dir: %w", err)
+	}
+	f := sqliteFiles{
+		Source:   filepath.Join(dir, "source.db"),
+		Target:   filepath.Join(dir, "target.db"),
+		Baseline: filepath.Join(dir, "baseline.db"),
+	}
+	for _, p := range []string{f.Source, f.Target, f.Baseline} {
+		removeSQLite(p)
+		st, err := sqlite.Open(ctx, p, sqlite.Options{Logger: log})
+		if err != nil {
+			return f, err
+		}
+		if p == f.Source {
+			err = putTenants(ctx, st)
+		}
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return f, err
+		}
+		if err := execSQLite(ctx, p, sqliteNotesDDL); err != nil {
+			return f, err
+		}
+	}
+	props, notes := split(rows)
+	// One recursive CTE per table and tenant: SQLite generates the rows
+	// itself, so generation costs seconds and no Go memory.
+	gen := func(tenant string, props, notes int) []string {
+		return []string{
+			fmt.Sprintf(`WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < %d)
+				INSERT INTO realmhook_properties (client_key, key, value)
+				SELECT '%s', printf('prop/%%09d', i), '{"n":' || i || ',"text":"' || hex(randomblob(72)) || '"}' FROM g`, props, tenant),
+			fmt.Sprintf(`WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < %d)
+				INSERT INTO notes (tenant, id, body, score)
+				SELECT '%s', i, hex(randomblob(84)), i / 7.0 FROM g`, notes, tenant),
+		}
+	}
+	stmts := append(gen(benchTenant, props, notes), gen(otherTenant, otherProps, otherNotes)...)
+	stmts = append(stmts, "ANALYZE")
+	if err := execSQLite(ctx, f.Source, stmts...); err != nil {
+		return f, fmt.Errorf("generate: %w", err)
+	}
+	return f, nil
+}
+
+// putTenants stores both tenants as active in the source realm.
+func putTenants(ctx context.Context, st interface {
+	PutTenant(context.Context, *realmhook.Tenant) error
+}) error {
+	now := time.Now().UTC()
+	for _, key := range []string{benchTenant, otherTenant} {
+		t := &realmhook.Tenant{ClientKey: key, SharedSecret: "bench-only-secret", BaseURL: "https://" + key + ".example.com",
+			ProductType: "jira", State: realmhook.TenantActive, Enabled: true, InstalledAt: now, UpdatedAt: now}
+		if err := st.PutTenant(ctx, t); err != nil {
+			return fmt.Errorf("tenant %s: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// execSQLite runs statements on path in one transaction, then folds the WAL
+// back into the file so that no copy starts with a checkpoint to do.
+func execSQLite(ctx context.Context, path string, stmts ...string) error {
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)")
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin on %s: %w", path, err)
+	}
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("%s: %s: %w", path, firstLine(s), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit on %s: %w", path, err)
+	}
+	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// countSQLite counts a tenant's rows in both copied tables of path.
+func countSQLite(ctx context.Context, path, tenant string) (int64, error) {
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer db.Close()
+	var n int64
+	err = db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM realmhook_properties WHERE client_key = ?1)
+		+ (SELECT COUNT(*) FROM notes WHERE tenant = ?1)`, tenant).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count in %s: %w", path, err)
+	}
+	return n, nil
+}
+
+// sqliteBaseline copies the tenant's rows into the baseline target with the
+// sqlite3 shell (ATTACH + INSERT … SELECT in one transaction, the same
+// synchronous setting as the store) and returns its wall time and peak RSS.
+func sqliteBaseline(ctx context.Context, f sqliteFiles, rows int) (time.Duration, int64, error) {
+	script := fmt.Sprintf(`PRAGMA synchronous=NORMAL;
+ATTACH '%s' AS src;
+BEGIN;
+INSERT INTO main.realmhook_properties (client_key, key, value)
+  SELECT client_key, key, value FROM src.realmhook_properties WHERE client_key = '%s';
+INSERT INTO main.notes (tenant, id, body, score)
+  SELECT tenant, id, body, score FROM src.notes WHERE tenant = '%s';
+COMMIT;
+`, strings.ReplaceAll(f.Source, "'", "''"), benchTenant, benchTenant)
+	cmd := exec.CommandContext(ctx, "sqlite3", "-bail", f.Baseline)
+	cmd.Stdin = strings.NewReader(script)
+	began := time.Now()
+	out, err := cmd.CombinedOutput()
+	took := time.Since(began)
+	if err != nil {
+		return 0, 0, fmt.Errorf("sqlite3 baseline: %w: %s", err, out)
+	}
+	n, err := countSQLite(ctx, f.Baseline, benchTenant)
+	if err != nil {
+		return 0, 0, err
+	}
+	if n != int64(rows) {
+		return 0, 0, fmt.Errorf("sqlite3 baseline copied %d rows, want %d", n, rows)
+	}
+	return took, peakRSS(cmd.ProcessState), nil
+}
+
+// removeSQLite deletes a database file with its WAL and shared-memory files.
+func removeSQLite(path string) {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			slog.Warn("remove", "path", p, "err", err)
+		}
+	}
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return s
+}
