@@ -3,6 +3,8 @@ package hooks
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/realmhook/realmhook/connectjwt"
 )
 
 // Metrics are the Prometheus series the HTTP layer exports. Each Server gets
@@ -37,6 +39,9 @@ func NewMetrics() *Metrics {
 			Name: "realmhook_misdirected_requests_total",
 			Help: "Tenant calls answered 421 because the tenant lives in another realm.",
 		}, []string{"realm", "expected_realm"}),
+	}
+	for _, reason := range append(connectjwt.Reasons(), reasonUnknownTenant) {
+		m.jwtRejections.WithLabelValues(reason)
 	}
 	m.Registry.MustRegister(m.requests, m.duration, m.jwtRejections, m.misdirected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -123,3 +123,15 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("after restart SELECT 1 = %d, %v", one, err)
 	}
 }
+
+// TestSource names the PostgreSQL the suite runs against; CI runs it with -v
+// so that its log says which of the three sources was used.
+func TestSource(t *testing.T) {
+	src := pgtest.Source(t)
+	switch src {
+	case pgtest.SourceEnv, pgtest.SourceTestcontainers, pgtest.SourceInitdb:
+	default:
+		t.Fatalf("unknown source %q", src)
+	}
+	t.Logf("PostgreSQL for the integration tests comes from: %s", src)
+}

@@ -1,0 +1,326 @@
+package hooks
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/migration"
+	"github.com/realmhook/realmhook/realms"
+	"github.com/realmhook/realmhook/store"
+	"github.com/realmhook/realmhook/store/sqlite"
+)
+
+// testKeys is a KeySource that knows one kid.
+type testKeys struct {
+	kid string
+	key *rsa.PrivateKey
+}
+
+func (k testKeys) PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	if kid != k.kid {
+		return nil, &connectjwt.RejectError{Reason: connectjwt.ReasonKeyFetch, Detail: "unknown kid"}
+	}
+	return &k.key.PublicKey, nil
+}
+
+// env is a Server over SQLite realms global, US and EU, served by httptest.
+type env struct {
+	t      *testing.T
+	url    string
+	keys   testKeys
+	realms *realms.Registry
+}
+
+func mustEnv(t *testing.T, keySource connectjwt.KeySource) *env {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, keys: testKeys{kid: "k1", key: key}}
+	if keySource == nil {
+		keySource = e.keys
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	e.url = "http://" + srv.Listener.Addr().String()
+	dir := t.TempDir()
+	served := map[string]store.Store{}
+	peers := map[string]migration.Peer{}
+	var list []*realms.Realm
+	for key, path := range map[string]string{"global": "", "US": "/realms/us", "EU": "/realms/eu"} {
+		s, err := sqlite.Open(context.Background(), filepath.Join(dir, key+".db"), sqlite.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		r, err := realms.NewRealm(key, e.url+path, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list = append(list, r)
+		served[key], peers[key] = s, migration.LocalPeer(s)
+	}
+	e.realms, err = realms.NewRegistry(list...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc := migration.New(migration.Config{Enabled: true, MaxConcurrent: 5}, served, peers, migration.Options{Logger: logger})
+	s, err := New(Options{
+		Realms:      e.realms,
+		Descriptor:  []byte(`{"key":"app"}`),
+		AppKey:      "app",
+		Lifecycle:   Lifecycle{Installed: "/installed", Uninstalled: "/uninstalled", Enabled: "/enabled", Disabled: "/disabled", DareMigration: "/dare-migration"},
+		Migrations:  svc,
+		Verifier:    connectjwt.Verifier{Leeway: time.Second},
+		InstallKeys: keySource,
+		Logger:      logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = s.Handler()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return e
+}
+
+func (e *env) base(realm string) string {
+	r, _ := e.realms.Get(realm)
+	return r.BaseURL
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (e *env) send(method, url, token string, body []byte) reply {
+	e.t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "JWT "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			e.t.Fatalf("%s %s answered %d with non-JSON %q", method, url, resp.StatusCode, raw)
+		}
+	}
+	return r
+}
+
+func (e *env) install(realm, clientKey, secret, event string) reply {
+	e.t.Helper()
+	base := e.base(realm)
+	url := base + "/" + event
+	tok, err := connectjwt.Signer{}.RS256(e.keys.key, e.keys.kid, clientKey, base, http.MethodPost, url, base)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"key": "app", "clientKey": clientKey, "sharedSecret": secret,
+		"baseUrl": "https://site.atlassian.net", "eventType": event})
+	return e.send(http.MethodPost, url, tok, body)
+}
+
+func (e *env) call(realm, clientKey, secret, method, path string, body []byte) reply {
+	e.t.Helper()
+	base := e.base(realm)
+	tok, err := connectjwt.Signer{}.HS256([]byte(secret), clientKey, method, base+path, base)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.send(method, base+path, tok, body)
+}
+
+func mustReply(t *testing.T, r reply, status int, code string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status %d, want %d; body %v", r.status, status, r.body)
+	}
+	if code != "" && r.body["error"] != code {
+		t.Fatalf("error %v, want %s; body %v", r.body["error"], code, r.body)
+	}
+}
+
+func TestServer_UninstallKeepsDataForReinstall(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("EU", "c1", "secret-1", "installed"), http.StatusNoContent, "")
+	mustReply(t, e.call("EU", "c1", "secret-1", "PUT", "/api/v1/properties/k", []byte(`1`)), http.StatusCreated, "")
+
+	mustReply(t, e.install("EU", "c1", "secret-1", "uninstalled"), http.StatusNoContent, "")
+	mustReply(t, e.install("EU", "c1", "secret-1", "uninstalled"), http.StatusNoContent, "")
+	mustReply(t, e.call("EU", "c1", "secret-1", "GET", "/api/v1/properties/k", nil), http.StatusUnauthorized, realmhook.EUNAUTHORIZED)
+
+	mustReply(t, e.install("EU", "c1", "secret-2", "installed"), http.StatusNoContent, "")
+	mustReply(t, e.call("EU", "c1", "secret-2", "GET", "/api/v1/properties/k", nil), http.StatusOK, "")
+}
+
+func TestServer_EnabledDisabled(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("US", "c1", "s", "installed"), http.StatusNoContent, "")
+	mustReply(t, e.call("US", "c1", "s", "POST", "/enabled", nil), http.StatusNoContent, "")
+	us, _ := e.realms.Get("US")
+	ten, err := us.Store.GetTenant(context.Background(), "c1")
+	if err != nil || !ten.Enabled {
+		t.Fatalf("after enabled: %+v %v", ten, err)
+	}
+	mustReply(t, e.call("US", "c1", "s", "POST", "/disabled", nil), http.StatusNoContent, "")
+	if ten, _ = us.Store.GetTenant(context.Background(), "c1"); ten.Enabled {
+		t.Fatal("still enabled after disabled")
+	}
+	// A lifecycle hook never accepts a frontend's context-qsh token.
+	tok, _ := connectjwt.Signer{}.HS256Context([]byte("s"), "c1")
+	mustReply(t, e.send("POST", e.base("US")+"/enabled", tok, nil), http.StatusUnauthorized, realmhook.EUNAUTHORIZED)
+	// Called at the wrong realm, it says where the tenant lives.
+	r := e.call("EU", "c1", "s", "POST", "/enabled", nil)
+	mustReply(t, r, http.StatusMisdirectedRequest, realmhook.EMISDIRECTED)
+	if r.body["expectedRealm"] != "US" {
+		t.Fatalf("421 body %v", r.body)
+	}
+}
+
+func TestServer_FrozenTenantRefusesLifecycleChanges(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("EU", "c1", "s", "installed"), http.StatusNoContent, "")
+	eu, _ := e.realms.Get("EU")
+	ten, _ := eu.Store.GetTenant(context.Background(), "c1")
+	ten.MigrationID = "m1"
+	if err := eu.Store.PutTenant(context.Background(), ten); err != nil {
+		t.Fatal(err)
+	}
+	mustReply(t, e.install("EU", "c1", "s2", "installed"), http.StatusConflict, realmhook.EMIGRATING)
+	mustReply(t, e.install("EU", "c1", "s", "uninstalled"), http.StatusConflict, realmhook.EMIGRATING)
+	mustReply(t, e.call("EU", "c1", "s", "POST", "/disabled", nil), http.StatusConflict, realmhook.EMIGRATING)
+	mustReply(t, e.call("EU", "c1", "s", "PUT", "/api/v1/properties/k", []byte(`1`)), http.StatusConflict, realmhook.EMIGRATING)
+	mustReply(t, e.call("EU", "c1", "s", "GET", "/api/v1/properties?limit=5", nil), http.StatusOK, "")
+}
+
+// hangingKeys never answers until the caller gives up, like a key server that hangs.
+type hangingKeys struct{}
+
+func (hangingKeys) PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func TestServer_KeyServerFailuresAre401(t *testing.T) {
+	t.Run("Hangs", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+		defer srv.Close()
+		e := mustEnv(t, &connectjwt.KeyServer{BaseURL: srv.URL, Timeout: 200 * time.Millisecond})
+		start := time.Now()
+		r := e.install("EU", "c1", "s", "installed")
+		mustReply(t, r, http.StatusUnauthorized, realmhook.EUNAUTHORIZED)
+		if r.body["reason"] != connectjwt.ReasonKeyFetch {
+			t.Fatalf("reason %v", r.body["reason"])
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("install against a hanging key server took %s", d)
+		}
+	})
+	t.Run("Garbage", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "not a pem") }))
+		defer srv.Close()
+		e := mustEnv(t, &connectjwt.KeyServer{BaseURL: srv.URL})
+		mustReply(t, e.install("EU", "c1", "s", "installed"), http.StatusUnauthorized, realmhook.EUNAUTHORIZED)
+	})
+}
+
+func TestServer_MigrationHookBodies(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("EU", "c1", "s", "installed"), http.StatusNoContent, "")
+	window := `"startTime":"2026-01-01T00:00:00.000Z","endTime":"2099-01-01T00:00:00.000Z"`
+	tests := []struct {
+		name, body string
+		status     int
+		response   string
+	}{
+		{"NotJSON", `{"migrationId":`, 400, "E9999"},
+		{"NoMigrationID", `{` + window + `,"location":"US"}`, 400, "E9999"},
+		{"BadTime", `{"migrationId":"m","startTime":"yesterday","endTime":"2099-01-01T00:00:00Z","location":"US"}`, 400, "E9999"},
+		{"NoLocation", `{"migrationId":"m",` + window + `}`, 400, "E9999"},
+		{"UnknownRealm", `{"migrationId":"m",` + window + `,"location":"ZZ"}`, 400, "E0002"},
+		{"NumericID", `{"migrationId":42,` + window + `,"location":"US"}`, 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.call("EU", "c1", "s", "POST", "/dare-migration/schedule", []byte(tc.body))
+			if r.status != tc.status || (tc.response != "" && r.body["errorResponseCode"] != tc.response) {
+				t.Fatalf("status %d body %v, want %d %s", r.status, r.body, tc.status, tc.response)
+			}
+		})
+	}
+	r := e.call("EU", "c1", "s", "GET", "/dare-migration/status?migrationId=42", nil)
+	mustReply(t, r, http.StatusOK, "")
+	if r.body["status"] != "scheduled" || r.body["migrationId"] != "42" {
+		t.Fatalf("status of numeric id: %v", r.body)
+	}
+}
+
+func TestServer_RoutingAndOps(t *testing.T) {
+	e := mustEnv(t, nil)
+	r := e.send("GET", e.url+"/realms/zz/api/v1/properties/k", "", nil)
+	mustReply(t, r, http.StatusNotFound, realmhook.ENOTFOUND)
+	mustReply(t, e.send("DELETE", e.url+"/installed", "", nil), http.StatusMethodNotAllowed, "method_not_allowed")
+	mustReply(t, e.send("GET", e.url+"/healthz", "", nil), http.StatusOK, "")
+	r = e.send("GET", e.url+"/readyz", "", nil)
+	mustReply(t, r, http.StatusOK, "")
+	if rs := r.body["realms"].(map[string]any); len(rs) != 3 {
+		t.Fatalf("readyz realms %v", rs)
+	}
+	req, _ := http.NewRequest("GET", e.url+"/healthz", nil)
+	req.Header.Set("X-Request-Id", "abc-123")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-Id"); got != "abc-123" {
+		t.Fatalf("X-Request-Id %q", got)
+	}
+	// A closed database makes the server unready, not broken.
+	us, _ := e.realms.Get("US")
+	us.Store.Close()
+	r = e.send("GET", e.url+"/readyz", "", nil)
+	mustReply(t, r, http.StatusServiceUnavailable, "")
+	if r.body["realms"].(map[string]any)["US"] != "unavailable" {
+		t.Fatalf("readyz body %v", r.body)
+	}
+	resp, err = http.Get(e.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// Every rejection reason is exported from the start, so alerts can be
+	// written against series that exist before the first rejection.
+	for _, want := range []string{`realmhook_jwt_rejections_total{reason="qsh_mismatch"} 0`, `realmhook_http_requests_total{code="503",realm="global",route="/readyz"} 1`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
