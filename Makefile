@@ -5,8 +5,9 @@ PKGS := ./...
 .PHONY: run build test vet fmt check bench-copy bench-copy-pg
 
 ## run: serve the embedded shape (realms global, US, EU on SQLite under ./data) at http://localhost:8080
+## (INSTALL_KEYS=URL trusts another signed-install key server, e.g. `realmctl host keys`)
 run:
-	$(GO) run ./cmd/realmhook serve
+	$(GO) run ./cmd/realmhook serve $(if $(INSTALL_KEYS),--install-keys $(INSTALL_KEYS))
 
 ## build: build realmhook and realmctl into ./bin
 build:

@@ -71,7 +71,7 @@ type Main struct {
 // NewMain returns a Main writing to the process's stdout and stderr.
 func NewMain() *Main { return &Main{Stdout: os.Stdout, Stderr: os.Stderr} }
 
-const usage = `usage: realmhook serve [--config FILE]
+const usage = `usage: realmhook serve [--config FILE] [--install-keys URL]
 
 With no --config, realmhook serves the embedded shape: realms global, US and EU,
 each a SQLite database under ./data, at http://localhost:8080.`
@@ -85,19 +85,25 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("realmhook serve", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.ConfigPath, "config", "", "YAML config `file` (default: the embedded shape)")
+	installKeys := fs.String("install-keys", "", "signed-install key server `URL`, overriding installKeys.url (e.g. realmctl host keys)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if m.ConfigPath == "" {
-		m.Config = config.Default()
-		return nil
+	cfg := config.Default()
+	if m.ConfigPath != "" {
+		var err error
+		if cfg, err = config.Load(m.ConfigPath); err != nil {
+			return err
+		}
 	}
-	cfg, err := config.Load(m.ConfigPath)
-	if err != nil {
-		return err
+	if *installKeys != "" {
+		cfg.InstallKeys.URL = *installKeys
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("--install-keys: %w", err)
+		}
 	}
 	m.Config = cfg
 	return nil

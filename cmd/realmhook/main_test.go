@@ -50,6 +50,23 @@ func TestMain_BadConfigNamesTheKey(t *testing.T) {
 	}
 }
 
+func TestMain_InstallKeysFlag(t *testing.T) {
+	m := &Main{Stdout: io.Discard, Stderr: io.Discard}
+	if err := m.ParseFlags([]string{"serve", "--install-keys", "http://127.0.0.1:8941"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Config.InstallKeys.URL; got != "http://127.0.0.1:8941" {
+		t.Fatalf("installKeys.url %q", got)
+	}
+	if len(m.Config.Realms) != 3 {
+		t.Fatalf("--install-keys alone should keep the embedded shape, got realms %v", m.Config.Realms)
+	}
+	err := m.ParseFlags([]string{"serve", "--install-keys", "not a url"})
+	if err == nil || !strings.Contains(err.Error(), "installKeys.url") {
+		t.Fatalf("bad --install-keys: %v", err)
+	}
+}
+
 func TestMain_Usage(t *testing.T) {
 	for _, args := range [][]string{nil, {"serv"}, {"serve", "extra"}} {
 		var stderr bytes.Buffer
