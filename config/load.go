@@ -26,7 +26,7 @@ const (
 	DefaultInstallMaxBytes = 64 << 10
 	DefaultJWTLeeway       = 30 * time.Second
 	DefaultMaxConcurrent   = 10
-	DefaultBatchRows       = 1000
+	DefaultBatchRows       = 5000
 	DefaultCheckpointRows  = 50000
 	DefaultPurgeAfter      = 168 * time.Hour
 	DefaultLeaseTTL        = 30 * time.Second

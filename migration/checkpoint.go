@@ -2,6 +2,8 @@ package migration
 
 import (
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -16,11 +18,45 @@ import (
 type checkpoint struct {
 	Table int
 	After store.Row
+	// Sums are the source's checksums of the rows copied so far, by table:
+	// whole for the tables before Table, of the rows up to After for Table
+	// (missing entries are empty). The source is frozen, so they are what
+	// the source holds, and verification compares the target with them
+	// instead of reading the source a second time.
+	Sums []Checksum
+	// Summed says Sums are kept; a checkpoint saved by a version that did not
+	// keep them lacks them, and then the source is checksummed at
+	// verification.
+	Summed bool
+}
+
+// sum returns the checksum of table ti so far.
+func (c *checkpoint) sum(ti int) Checksum {
+	if ti < len(c.Sums) {
+		return c.Sums[ti]
+	}
+	return Checksum{}
+}
+
+// withSum returns c's sums with table ti's replaced by sum and later
+// tables' dropped, in a new slice.
+func (c *checkpoint) withSum(ti int, sum Checksum) []Checksum {
+	sums := make([]Checksum, ti+1)
+	copy(sums, c.Sums)
+	sums[ti] = sum
+	return sums
 }
 
 type checkpointJSON struct {
 	Table int        `json:"table"`
 	After []keyValue `json:"after,omitempty"`
+	// Sums is present (if empty) when the checkpoint keeps sums.
+	Sums *[]checksumJSON `json:"sums,omitempty"`
+}
+
+type checksumJSON struct {
+	Rows int64  `json:"rows"`
+	Sum  string `json:"sum"` // 32 hex digits
 }
 
 // keyValue is one key value with its Go type, so that an int64 key does not
@@ -38,6 +74,14 @@ func encodeCheckpoint(c checkpoint) (string, error) {
 			return "", fmt.Errorf("checkpoint key %d: %w", i, err)
 		}
 		j.After = append(j.After, kv)
+	}
+	if c.Summed {
+		sums := make([]checksumJSON, len(c.Sums))
+		for i, sum := range c.Sums {
+			b := sum.Sum()
+			sums[i] = checksumJSON{Rows: sum.Rows, Sum: hex.EncodeToString(b[:])}
+		}
+		j.Sums = &sums
 	}
 	b, err := json.Marshal(j)
 	if err != nil {
@@ -66,6 +110,16 @@ func decodeCheckpoint(s string) (*checkpoint, error) {
 			return nil, fmt.Errorf("checkpoint %q key %d: %w", s, i, err)
 		}
 		c.After = append(c.After, v)
+	}
+	if j.Sums != nil {
+		c.Summed = true
+		for i, sj := range *j.Sums {
+			b, err := hex.DecodeString(sj.Sum)
+			if err != nil || len(b) != 16 || sj.Rows < 0 {
+				return nil, fmt.Errorf("checkpoint %q: bad checksum of table %d", s, i)
+			}
+			c.Sums = append(c.Sums, Checksum{Rows: sj.Rows, hi: binary.BigEndian.Uint64(b[:8]), lo: binary.BigEndian.Uint64(b[8:])})
+		}
 	}
 	return c, nil
 }

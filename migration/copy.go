@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/store"
@@ -69,16 +70,12 @@ func (s *Service) copyTenant(ctx context.Context, l *lease, st store.Store, m *r
 		if err := s.prepareCopy(ctx, st, peer, m); err != nil {
 			return err
 		}
-		cp = &checkpoint{}
+		cp = &checkpoint{Summed: true}
 	} else if err := s.trimTarget(ctx, peer, m, cp); err != nil {
 		return err
 	}
-	for ti := cp.Table; ti < len(s.tables); ti++ {
-		var after store.Row
-		if ti == cp.Table {
-			after = cp.After
-		}
-		if err := s.copyTable(ctx, l, st, peer, m, ti, after); err != nil {
+	for cp.Table < len(s.tables) {
+		if err := s.copyTable(ctx, l, st, peer, m, cp); err != nil {
 			return err
 		}
 	}
@@ -124,7 +121,7 @@ func (s *Service) prepareCopy(ctx context.Context, st store.Store, peer Peer, m 
 		}
 		progress.RowsTotal += n
 	}
-	enc, err := encodeCheckpoint(checkpoint{})
+	enc, err := encodeCheckpoint(checkpoint{Summed: true})
 	if err != nil {
 		return err
 	}
@@ -134,9 +131,28 @@ func (s *Service) prepareCopy(ctx context.Context, st store.Store, peer Peer, m 
 	})
 }
 
-// copyTable copies table ti in key order from after on, in batches, saving a
-// checkpoint every CheckpointRows rows and when the table is done.
-func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer Peer, m *realmhook.Migration, ti int, after store.Row) error {
+// maxSourceWait bounds how long a copy interval waits for the source's next
+// batch with the target's transaction open.
+const maxSourceWait = time.Second
+
+// batch is one read of the source: rows in key order and their checksum.
+type batch struct {
+	rows []store.Row
+	sum  Checksum
+}
+
+// copyTable copies table cp.Table from cp.After on, in key order, and
+// advances cp as it saves checkpoints. The source is read a batch at a time,
+// one batch ahead of the target's writes; every CheckpointRows rows' batches
+// are streamed into the target in one transaction (one commit: per-batch
+// commits halve the throughput), and then the checkpoint is saved with the
+// source's checksum of every row up to it. A crash mid-interval leaves either
+// nothing of the interval (its transaction rolls back) or, if it struck
+// between the commit and the checkpoint, rows after the checkpoint that the
+// resume trims: nothing is lost or written twice, and the checksum in the
+// checkpoint covers exactly the rows up to its key.
+func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer Peer, m *realmhook.Migration, cp *checkpoint) error {
+	ti := cp.Table
 	t := s.tables[ti]
 	cols, err := st.Columns(ctx, t.Name)
 	if err != nil {
@@ -146,51 +162,150 @@ func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer 
 	if err != nil {
 		return err
 	}
-	var pending int64 // rows written since the last checkpoint
-	save := func(cp checkpoint, tablesDone int) error {
-		enc, err := encodeCheckpoint(cp)
+	sum := cp.sum(ti)
+	save := func(next checkpoint, rows int64) error {
+		next.Summed = cp.Summed
+		enc, err := encodeCheckpoint(next)
 		if err != nil {
 			return err
 		}
 		if err := s.transition(ctx, st, m, realmhook.MigrationCopying, "", func(n *realmhook.Migration) {
 			n.Checkpoint = enc
-			n.Progress.RowsCopied += pending
-			n.Progress.TablesDone = tablesDone
+			n.Progress.RowsCopied += rows
+			n.Progress.TablesDone = next.Table
 		}); err != nil {
 			return err
 		}
-		pending = 0
+		*cp = next
 		return l.keep(ctx, true)
 	}
+
+	// The channel and the batch being written bound memory to a few batches
+	// whatever the tenant's size.
+	readCtx, stopReading := context.WithCancel(ctx)
+	batches := make(chan batch, 1)
+	readDone := make(chan error, 1)
+	go func() { readDone <- s.readBatches(readCtx, st, t, cols, m.ClientKey, cp.After, batches) }()
+	defer func() {
+		stopReading()
+		for range batches {
+		}
+	}()
+	// receive returns the next batch, or ok false at the table's end (or the
+	// read's error).
+	receive := func() (b batch, ok bool, err error) {
+		if b, ok = <-batches; ok {
+			return b, true, nil
+		}
+		return batch{}, false, <-readDone
+	}
+	// An interval does not wait on a slow source long with its transaction
+	// open: that would hold up the target's other writers (SQLite has one),
+	// and a replica taking over the job would queue behind its uncommitted
+	// rows. It commits what it has instead.
+	maxWait := min(maxSourceWait, s.cfg.LeaseTTL/3)
+
 	for {
-		if err := s.checkWindow(m); err != nil {
+		first, ok, err := receive()
+		if err != nil {
 			return err
 		}
-		if err := l.keep(ctx, false); err != nil {
+		if !ok {
+			break
+		}
+		var rows int64
+		var interval Checksum
+		var last store.Row
+		held, ended := &first, false
+		next := func() ([]store.Row, error) {
+			if ended || rows >= int64(s.cfg.CheckpointRows) {
+				return nil, nil
+			}
+			b := batch{}
+			if held != nil {
+				b, held = *held, nil
+			} else {
+				wait := time.NewTimer(maxWait)
+				select {
+				case more, ok := <-batches:
+					wait.Stop()
+					if !ok {
+						if err := <-readDone; err != nil {
+							return nil, err
+						}
+						ended = true
+						return nil, nil
+					}
+					b = more
+				case <-wait.C:
+					return nil, nil
+				}
+			}
+			// Per batch, as before the write: a copy must not outlive its
+			// window or its lease by a whole interval.
+			if err := s.checkWindow(m); err != nil {
+				return nil, err
+			}
+			if err := l.keep(ctx, false); err != nil {
+				return nil, err
+			}
+			rows += int64(len(b.rows))
+			interval.merge(b.sum)
+			last = b.rows[len(b.rows)-1]
+			return b.rows, nil
+		}
+		n, err := peer.CopyRows(ctx, m.ClientKey, m.ID, t, cols, next)
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", t.Name, err)
+		}
+		if n != rows {
+			return fmt.Errorf("copy %s: the target wrote %d rows of %d", t.Name, n, rows)
+		}
+		sum.merge(interval)
+		if ended {
+			return save(checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}, rows)
+		}
+		if err := save(checkpoint{Table: ti, After: keyOf(last, keyAt), Sums: cp.withSum(ti, sum)}, rows); err != nil {
 			return err
 		}
-		rows, err := st.ReadRows(ctx, t, cols, m.ClientKey, after, s.cfg.BatchRows)
+	}
+	return save(checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}, 0)
+}
+
+// readBatches reads table t's rows of the tenant in key order after `after`,
+// a batch at a time with its checksum, into out, and closes out when done or
+// stopped. Checksumming here, beside the reads, keeps it off the writes' path.
+func (s *Service) readBatches(ctx context.Context, st store.Store, t store.Table, cols []string, clientKey string, after store.Row, out chan<- batch) error {
+	defer close(out)
+	keyAt, err := keyPositions(t, cols)
+	if err != nil {
+		return err
+	}
+	scratch := make([]byte, 0, 512)
+	for {
+		rows, err := st.ReadRows(ctx, t, cols, clientKey, after, s.cfg.BatchRows)
 		if err != nil {
 			return fmt.Errorf("copy %s: read: %w", t.Name, err)
 		}
 		if len(rows) == 0 {
-			break
+			return nil
 		}
-		if err := peer.WriteBatch(ctx, m.ClientKey, m.ID, t, cols, rows); err != nil {
-			return fmt.Errorf("copy %s: %w", t.Name, err)
-		}
-		after = keyOf(rows[len(rows)-1], keyAt)
-		pending += int64(len(rows))
-		if pending >= int64(s.cfg.CheckpointRows) {
-			if err := save(checkpoint{Table: ti, After: after}, ti); err != nil {
-				return err
+		b := batch{rows: rows}
+		for _, r := range rows {
+			if scratch, err = b.sum.add(scratch, r); err != nil {
+				return fmt.Errorf("copy %s: checksum: %w", t.Name, err)
 			}
 		}
-		if len(rows) < s.cfg.BatchRows {
-			break
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
+		if len(rows) < s.cfg.BatchRows {
+			return nil
+		}
+		after = keyOf(rows[len(rows)-1], keyAt)
 	}
-	return save(checkpoint{Table: ti + 1}, ti+1)
 }
 
 // keyPositions returns where each key column of t sits among cols.
@@ -218,15 +333,25 @@ func keyOf(r store.Row, at []int) store.Row {
 	return k
 }
 
-// verifyTenant compares, per table, the row count and checksum of the source
-// with the target's, and moves m to ready-to-commit only if all are equal.
+// verifyTenant compares, per table, the target's row count and checksum with
+// the source's, and moves m to ready-to-commit only if all are equal. The
+// source's checksums were taken by the copy from the very rows it sent (the
+// source is frozen from start to commit), so only the target is read in full;
+// the source's rows are counted, and a count that changed since the copy
+// fails the migration. A copy checkpointed without checksums (by an older
+// version) has the source read in full instead.
 func (s *Service) verifyTenant(ctx context.Context, l *lease, st store.Store, m *realmhook.Migration) error {
 	peer, err := s.peerFor(m)
 	if err != nil {
 		return err
 	}
+	cp, err := decodeCheckpoint(m.Checkpoint)
+	if err != nil {
+		return &failure{realmhook.ResponseOther, err.Error()}
+	}
+	copied := cp != nil && cp.Summed && cp.Table == len(s.tables) && len(cp.Sums) == len(s.tables)
 	var rows int64
-	for _, t := range s.tables {
+	for ti, t := range s.tables {
 		if err := s.checkWindow(m); err != nil {
 			return err
 		}
@@ -237,8 +362,17 @@ func (s *Service) verifyTenant(ctx context.Context, l *lease, st store.Store, m 
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", t.Name, err)
 		}
-		src, dst, err := bothChecksums(ctx, st, peer, m.ClientKey, t, cols)
-		if err != nil {
+		var src, dst Checksum
+		if copied {
+			src = cp.Sums[ti]
+			var now int64
+			if now, dst, err = countAndChecksum(ctx, st, peer, m.ClientKey, t, cols); err != nil {
+				return fmt.Errorf("verify %s: %w", t.Name, err)
+			}
+			if now != src.Rows {
+				return &failure{realmhook.ResponseOther, fmt.Sprintf("verify: source changed during migration: table %s holds %d rows, %d when copied", t.Name, now, src.Rows)}
+			}
+		} else if src, dst, err = bothChecksums(ctx, st, peer, m.ClientKey, t, cols); err != nil {
 			return fmt.Errorf("verify %s: %w", t.Name, err)
 		}
 		if src != dst {
@@ -251,6 +385,24 @@ func (s *Service) verifyTenant(ctx context.Context, l *lease, st store.Store, m 
 	}
 	return s.transition(ctx, st, m, realmhook.MigrationReadyToCommit,
 		fmt.Sprintf("verified %d rows in %d tables: counts and checksums equal", rows, len(s.tables)), nil)
+}
+
+// countAndChecksum counts the source's rows of a table while the target
+// computes its checksum.
+func countAndChecksum(ctx context.Context, st store.Store, peer Peer, clientKey string, t store.Table, cols []string) (int64, Checksum, error) {
+	var dst Checksum
+	var dstErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { dst, dstErr = peer.Checksum(ctx, clientKey, t, cols) })
+	n, err := st.CountRows(ctx, t, clientKey)
+	wg.Wait()
+	if err != nil {
+		return 0, dst, fmt.Errorf("source: count: %w", err)
+	}
+	if dstErr != nil {
+		return 0, dst, fmt.Errorf("target: %w", dstErr)
+	}
+	return n, dst, nil
 }
 
 // bothChecksums computes the source and target checksums of a table at once:

@@ -398,47 +398,172 @@ func TestWindowExpiry(t *testing.T) {
 	}
 }
 
-func TestResumeAfterCrash(t *testing.T) {
-	e := newEnv(t, "EU", "US")
+// mustCrashMidNotes runs a copy of acme (10 properties, 40 notes) with 3-row
+// batches and a checkpoint every 6 rows until the gate stops it in the middle
+// of the notes, with the last checkpoint at 16 rows, then crashes it (the
+// job is cancelled), and returns the migration as the crash left it.
+func mustCrashMidNotes(t *testing.T, e *env, afterCommit bool) *realmhook.Migration {
+	t.Helper()
 	ctx := t.Context()
 	tn := e.mustTenant("EU", "acme", 10, 40)
-	// 3-row batches, a checkpoint every 6 rows: the gate stops the copy in the
-	// middle of the notes, with rows written past the last checkpoint.
+	// Properties: intervals of 3+3 and 3+1 rows (checkpoints at 6 and 10);
+	// notes: 3+3 (checkpoint at 16), then the gate at the 8th batch.
 	g := newGatedPeer(nil, 7)
+	g.afterCommit = afterCommit
 	first := e.service(e.cfg, wrapUS(g))
 	stop := e.run(first)
 	must(first.Schedule(ctx, "EU", tn, e.req("m1", "US")))(t)
 	must(first.Start(ctx, "EU", tn, e.req("m1", "US")))(t)
 	mustBlocked(t, g)
-	stop() // the crash: the job is cancelled mid-copy
-
+	stop()
 	m := must(first.Status(ctx, "EU", "acme", "m1"))(t)
 	cp, err := decodeCheckpoint(m.Checkpoint)
-	if err != nil || cp == nil || cp.Table != 1 || m.State != realmhook.MigrationCopying {
-		t.Fatalf("after the crash: %s, checkpoint %q (%v); want copying inside notes", m.State, m.Checkpoint, err)
+	if err != nil || cp == nil || cp.Table != 1 || m.State != realmhook.MigrationCopying || m.Progress.RowsCopied != 16 {
+		t.Fatalf("after the crash: %s, %d rows copied, checkpoint %q (%v); want copying inside notes at 16 rows",
+			m.State, m.Progress.RowsCopied, m.Checkpoint, err)
 	}
-	written := e.rowCount("US", "acme")
-	// Properties: 3+3+3+1 rows (checkpoints at 6 and 10); notes: 3+3
-	// (checkpoint at 16) and 3 more past it.
-	if written != 19 || m.Progress.RowsCopied != 16 {
-		t.Fatalf("target holds %d rows, checkpoint says %d copied; want 19 and 16 (rows past the checkpoint)", written, m.Progress.RowsCopied)
-	}
+	return m
+}
 
-	second := e.service(e.cfg, nil)
-	e.run(second)
-	m = mustWait(t, second, "EU", "acme", "m1", realmhook.MigrationReadyToCommit, realmhook.MigrationFailed)
-	if m.State != realmhook.MigrationReadyToCommit {
-		t.Fatalf("resumed migration = %s (%s)", m.State, m.Message)
+func TestResumeAfterCrash(t *testing.T) {
+	cases := []struct {
+		name        string
+		afterCommit bool
+		// written is what the target holds after the crash: only the
+		// checkpointed rows when the interval's transaction rolled back, 6
+		// more when the crash came between its commit and its checkpoint.
+		written int64
+	}{
+		{"MidInterval", false, 16},
+		{"BetweenCommitAndCheckpoint", true, 22},
 	}
-	if m.Progress.RowsCopied != m.Progress.RowsTotal || m.Progress.RowsTotal != 50 {
-		t.Fatalf("progress = %+v, want 50 of 50", m.Progress)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "EU", "US")
+			ctx := t.Context()
+			mustCrashMidNotes(t, e, tc.afterCommit)
+			if got := e.rowCount("US", "acme"); got != tc.written {
+				t.Fatalf("target holds %d rows after the crash, want %d", got, tc.written)
+			}
+
+			second := e.service(e.cfg, nil)
+			e.run(second)
+			m := mustWait(t, second, "EU", "acme", "m1", realmhook.MigrationReadyToCommit, realmhook.MigrationFailed)
+			if m.State != realmhook.MigrationReadyToCommit {
+				t.Fatalf("resumed migration = %s (%s)", m.State, m.Message)
+			}
+			if m.Progress.RowsCopied != m.Progress.RowsTotal || m.Progress.RowsTotal != 50 {
+				t.Fatalf("progress = %+v, want 50 of 50", m.Progress)
+			}
+			src := e.sums("EU", "acme")
+			if dst := e.sums("US", "acme"); fmt.Sprint(src) != fmt.Sprint(dst) {
+				t.Fatalf("target %v, source %v", dst, src)
+			}
+			var n int
+			if err := e.dbs["US"].QueryRowContext(ctx, `SELECT COUNT(*) FROM notes WHERE tenant = 'acme'`).Scan(&n); err != nil || n != 40 {
+				t.Fatalf("target notes = %d (%v), want 40", n, err)
+			}
+			// The checksums the copy carried across the crash are the
+			// source's, every row counted once.
+			cp, err := decodeCheckpoint(m.Checkpoint)
+			if err != nil || cp == nil || !cp.Summed || len(cp.Sums) != 2 {
+				t.Fatalf("final checkpoint %q (%v): want the sums of both tables", m.Checkpoint, err)
+			}
+			for i, tb := range []store.Table{store.PropertiesTable, notesTable} {
+				if cp.Sums[i] != src[tb.Name] {
+					t.Fatalf("checkpoint's sum of %s = %s, source's %s", tb.Name, cp.Sums[i], src[tb.Name])
+				}
+			}
+		})
 	}
-	if src, dst := e.sums("EU", "acme"), e.sums("US", "acme"); fmt.Sprint(src) != fmt.Sprint(dst) {
-		t.Fatalf("target %v, source %v", dst, src)
+}
+
+// TestVerifyAfterResume: a copy resumed after a crash verifies with the
+// checksums its checkpoint carried (or, for a checkpoint without them, by
+// reading the source): an exact copy verifies equal, and a target row changed
+// before the crash is still caught.
+func TestVerifyAfterResume(t *testing.T) {
+	cases := []struct {
+		name              string
+		stripSums, tamper bool
+		want              realmhook.MigrationState
+	}{
+		{"Exact", false, false, realmhook.MigrationReadyToCommit},
+		{"TargetChangedBeforeCrash", false, true, realmhook.MigrationFailed},
+		{"CheckpointWithoutSums", true, false, realmhook.MigrationReadyToCommit},
+		{"CheckpointWithoutSumsTargetChanged", true, true, realmhook.MigrationFailed},
 	}
-	var n int
-	if err := e.dbs["US"].QueryRowContext(ctx, `SELECT COUNT(*) FROM notes WHERE tenant = 'acme'`).Scan(&n); err != nil || n != 40 {
-		t.Fatalf("target notes = %d (%v), want 40", n, err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "EU", "US")
+			ctx := t.Context()
+			m := mustCrashMidNotes(t, e, true)
+			if tc.tamper {
+				// Note 2 was copied before the last checkpoint.
+				if _, err := e.dbs["US"].ExecContext(ctx, `UPDATE notes SET body = 'tampered' WHERE tenant = 'acme' AND id = 2`); err != nil {
+					t.Fatalf("tamper: %v", err)
+				}
+			}
+			if tc.stripSums {
+				// As a version that kept no sums would have saved it.
+				cp := must(decodeCheckpoint(m.Checkpoint))(t)
+				cp.Sums, cp.Summed = nil, false
+				old := *m
+				old.Checkpoint = must(encodeCheckpoint(*cp))(t)
+				if strings.Contains(old.Checkpoint, "sums") {
+					t.Fatalf("stripped checkpoint still has sums: %s", old.Checkpoint)
+				}
+				if err := e.stores["EU"].UpdateMigration(ctx, &old, m.State, "test: strip sums"); err != nil {
+					t.Fatalf("UpdateMigration: %v", err)
+				}
+			}
+			second := e.service(e.cfg, nil)
+			e.run(second)
+			got := mustWait(t, second, "EU", "acme", "m1", realmhook.MigrationReadyToCommit, realmhook.MigrationFailed)
+			if got.State != tc.want {
+				t.Fatalf("resumed migration = %s (%q), want %s", got.State, got.Message, tc.want)
+			}
+			if tc.want == realmhook.MigrationFailed && (got.ErrorResponseCode != realmhook.ResponseOther || !strings.Contains(got.Message, "table notes differs")) {
+				t.Fatalf("failed with %s %q, want E9999 naming table notes", got.ErrorResponseCode, got.Message)
+			}
+		})
+	}
+}
+
+// sourceChangePeer adds a property to the source tenant, behind the freeze's
+// back, when the copy starts on the notes: after the properties were copied
+// and checksummed.
+type sourceChangePeer struct {
+	Peer
+	t    *testing.T
+	env  *env
+	once sync.Once
+}
+
+func (p *sourceChangePeer) CopyRows(ctx context.Context, clientKey, id string, t store.Table, cols []string, next func() ([]store.Row, error)) (int64, error) {
+	if t.Name == notesTable.Name {
+		p.once.Do(func() {
+			if _, err := p.env.dbs["EU"].ExecContext(ctx, `INSERT INTO realmhook_properties (client_key, key, value) VALUES (?, 'zz-late', '{}')`, clientKey); err != nil {
+				p.t.Errorf("change source: %v", err)
+			}
+		})
+	}
+	return p.Peer.CopyRows(ctx, clientKey, id, t, cols, next)
+}
+
+func TestSourceChangedDuringMigration(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	s := e.service(e.cfg, func(realm string, p Peer) Peer {
+		if realm == "US" {
+			return &sourceChangePeer{Peer: p, t: t, env: e}
+		}
+		return p
+	})
+	tn := e.mustTenant("EU", "acme", 4, 5)
+	m := mustMigrate(t, s, "EU", tn, e.req("m1", "US"))
+	if m.State != realmhook.MigrationFailed || m.ErrorResponseCode != realmhook.ResponseOther ||
+		!strings.Contains(m.Message, "source changed during migration") || !strings.Contains(m.Message, store.PropertiesTable.Name) {
+		t.Fatalf("migration = %s %s %q; want failed E9999: source changed, naming %s", m.State, m.ErrorResponseCode, m.Message, store.PropertiesTable.Name)
 	}
 }
 
@@ -450,9 +575,10 @@ type tamperPeer struct {
 	once sync.Once
 }
 
-func (p *tamperPeer) WriteBatch(ctx context.Context, clientKey, id string, t store.Table, cols []string, rows []store.Row) error {
-	if err := p.Peer.WriteBatch(ctx, clientKey, id, t, cols, rows); err != nil {
-		return err
+func (p *tamperPeer) CopyRows(ctx context.Context, clientKey, id string, t store.Table, cols []string, next func() ([]store.Row, error)) (int64, error) {
+	n, err := p.Peer.CopyRows(ctx, clientKey, id, t, cols, next)
+	if err != nil {
+		return n, err
 	}
 	if t.Name == notesTable.Name {
 		p.once.Do(func() {
@@ -461,7 +587,7 @@ func (p *tamperPeer) WriteBatch(ctx context.Context, clientKey, id string, t sto
 			}
 		})
 	}
-	return nil
+	return n, nil
 }
 
 func TestChecksumMismatch(t *testing.T) {
@@ -507,8 +633,16 @@ func TestTargetActiveTenantUntouched(t *testing.T) {
 	if _, err := LocalPeer(e.stores["US"]).ClearRows(ctx, "acme", "m1", notesTable); realmhook.ErrorCode(err) != realmhook.ECONFLICT {
 		t.Fatalf("ClearRows on an active tenant = %v, want ECONFLICT", err)
 	}
-	if err := LocalPeer(e.stores["US"]).WriteBatch(ctx, "acme", "m1", notesTable, []string{"tenant", "id", "body"}, []store.Row{{"acme", int64(99), "x"}}); realmhook.ErrorCode(err) != realmhook.ECONFLICT {
-		t.Fatalf("WriteBatch on an active tenant = %v, want ECONFLICT", err)
+	one := func() func() ([]store.Row, error) {
+		rows := []store.Row{{"acme", int64(99), "x"}}
+		return func() ([]store.Row, error) {
+			out := rows
+			rows = nil
+			return out, nil
+		}
+	}
+	if _, err := LocalPeer(e.stores["US"]).CopyRows(ctx, "acme", "m1", notesTable, []string{"tenant", "id", "body"}, one()); realmhook.ErrorCode(err) != realmhook.ECONFLICT {
+		t.Fatalf("CopyRows on an active tenant = %v, want ECONFLICT", err)
 	}
 }
 
@@ -559,12 +693,10 @@ type countingPeer struct {
 	rows *atomic.Int64
 }
 
-func (p countingPeer) WriteBatch(ctx context.Context, clientKey, id string, t store.Table, cols []string, rows []store.Row) error {
-	if err := p.Peer.WriteBatch(ctx, clientKey, id, t, cols, rows); err != nil {
-		return err
-	}
-	p.rows.Add(int64(len(rows)))
-	return nil
+func (p countingPeer) CopyRows(ctx context.Context, clientKey, id string, t store.Table, cols []string, next func() ([]store.Row, error)) (int64, error) {
+	n, err := p.Peer.CopyRows(ctx, clientKey, id, t, cols, next)
+	p.rows.Add(n) // what the target committed
+	return n, err
 }
 
 func TestReplicas(t *testing.T) {
@@ -572,7 +704,10 @@ func TestReplicas(t *testing.T) {
 		e := newEnv(t, "EU", "US")
 		ctx := t.Context()
 		var written atomic.Int64
+		// A gets stuck between committing an interval and saving its
+		// checkpoint, leaving rows past the checkpoint for B to trim.
 		g := newGatedPeer(nil, 7)
+		g.afterCommit = true
 		count := func(realm string, p Peer) Peer { return countingPeer{p, &written} }
 		a := e.service(e.cfg, func(realm string, p Peer) Peer { return wrapUS(g)(realm, count(realm, p)) })
 		b := e.service(e.cfg, count)
@@ -600,9 +735,9 @@ func TestReplicas(t *testing.T) {
 		if got := must(b.Status(ctx, "EU", "acme", "m1"))(t); got.State != realmhook.MigrationReadyToCommit {
 			t.Fatalf("after A stopped: %s", got.State)
 		}
-		// A wrote 7 batches (19 rows) before the gate, the last checkpoint
-		// at 16; B re-copied from there: 40-16 rows.
-		if got, want := written.Load(), int64(19+(40-16)); got != want {
+		// A committed 8 batches (22 rows) before the gate, the last
+		// checkpoint at 16; B re-copied from there: 40-16 rows.
+		if got, want := written.Load(), int64(22+(40-16)); got != want {
 			t.Fatalf("rows written = %d, want %d: a job ran twice", got, want)
 		}
 	})

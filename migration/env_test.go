@@ -248,12 +248,16 @@ func mustResponse(t *testing.T, err error, code string) {
 	}
 }
 
-// gatedPeer lets `pass` batches through, then blocks every further write (and,
-// with holdChecksum, every checksum) until ctx ends or release is closed, when
-// it fails like a lost connection.
+// gatedPeer lets `pass` batches through, then blocks the write of every
+// further batch (and, with holdChecksum, every checksum) until ctx ends or
+// release is closed, when it fails like a lost connection. The block comes
+// inside the write, whose transaction then rolls back, or, with afterCommit,
+// once the write holding the batch has committed: a crash between a commit
+// and its checkpoint.
 type gatedPeer struct {
 	Peer
 	pass         int
+	afterCommit  bool
 	holdChecksum bool
 
 	mu      sync.Mutex
@@ -277,15 +281,30 @@ func (p *gatedPeer) hold(ctx context.Context) error {
 	}
 }
 
-func (p *gatedPeer) WriteBatch(ctx context.Context, clientKey, id string, t store.Table, cols []string, rows []store.Row) error {
-	p.mu.Lock()
-	p.batches++
-	n := p.batches
-	p.mu.Unlock()
-	if n > p.pass {
-		return p.hold(ctx)
+func (p *gatedPeer) CopyRows(ctx context.Context, clientKey, id string, t store.Table, cols []string, next func() ([]store.Row, error)) (int64, error) {
+	gated := false
+	counted := func() ([]store.Row, error) {
+		rows, err := next()
+		if err != nil || len(rows) == 0 {
+			return rows, err
+		}
+		p.mu.Lock()
+		p.batches++
+		n := p.batches
+		p.mu.Unlock()
+		if n > p.pass {
+			if !p.afterCommit {
+				return nil, p.hold(ctx)
+			}
+			gated = true
+		}
+		return rows, nil
 	}
-	return p.Peer.WriteBatch(ctx, clientKey, id, t, cols, rows)
+	n, err := p.Peer.CopyRows(ctx, clientKey, id, t, cols, counted)
+	if err == nil && gated {
+		return 0, p.hold(ctx)
+	}
+	return n, err
 }
 
 func (p *gatedPeer) Checksum(ctx context.Context, clientKey string, t store.Table, cols []string) (Checksum, error) {

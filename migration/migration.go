@@ -24,10 +24,12 @@ type Config struct {
 	// MaxConcurrent caps migrations scheduled or running across every served
 	// realm (E0004 beyond); 0 means no cap.
 	MaxConcurrent int
-	// BatchRows is how many rows one read and one write move (default 500).
+	// BatchRows is how many rows one read of the source moves (default
+	// 5000); memory holds a few batches.
 	BatchRows int
 	// CheckpointRows is how many rows are copied between saved checkpoints
-	// (default 5000); a crash re-copies at most this many per table.
+	// (default 50000), each interval's batches written to the target in one
+	// transaction; a crash re-copies at most this many per table.
 	CheckpointRows int
 	// PurgeAfter is how long a moved tenant's source copy is kept (default 30
 	// days: a re-install within 30 days lands the tenant back in its realm).
@@ -44,8 +46,8 @@ type Config struct {
 
 // Defaults for zero Config values.
 const (
-	DefaultBatchRows      = 500
-	DefaultCheckpointRows = 5000
+	DefaultBatchRows      = 5000
+	DefaultCheckpointRows = 50000
 	DefaultPurgeAfter     = 30 * 24 * time.Hour
 	DefaultLeaseTTL       = 30 * time.Second
 	DefaultSweepInterval  = time.Hour

@@ -27,9 +27,12 @@ type Peer interface {
 	// TrimRows deletes the tenant's rows of table t whose key is after `after`
 	// (all rows when after is nil): what a copy wrote beyond its checkpoint.
 	TrimRows(ctx context.Context, clientKey, migrationID string, t store.Table, after store.Row) (int64, error)
-	// WriteBatch inserts rows (values in columns order, all of the tenant) in
-	// one transaction.
-	WriteBatch(ctx context.Context, clientKey, migrationID string, t store.Table, columns []string, rows []store.Row) error
+	// CopyRows inserts the rows next hands out, batch after batch (values in
+	// columns order, all of the tenant), in one transaction, as
+	// store.Store.CopyRows does, and returns how many it wrote. An error from
+	// next ends it with nothing written and comes back wrapped (errors.Is and
+	// errors.As find it).
+	CopyRows(ctx context.Context, clientKey, migrationID string, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error)
 	// Checksum computes the tenant's checksum of table t over columns, the same
 	// way as TableChecksum on the source.
 	Checksum(ctx context.Context, clientKey string, t store.Table, columns []string) (Checksum, error)
@@ -100,23 +103,33 @@ func (p localPeer) TrimRows(ctx context.Context, clientKey, migrationID string, 
 	return n, nil
 }
 
-func (p localPeer) WriteBatch(ctx context.Context, clientKey, migrationID string, t store.Table, columns []string, rows []store.Row) error {
+func (p localPeer) CopyRows(ctx context.Context, clientKey, migrationID string, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error) {
 	tc := slices.Index(columns, t.TenantColumn)
 	if tc < 0 {
-		return realmhook.Errorf(realmhook.EINVALID, "write %s: columns lack tenant column %q", t.Name, t.TenantColumn)
-	}
-	for _, r := range rows {
-		if len(r) != len(columns) || r[tc] != any(clientKey) {
-			return realmhook.Errorf(realmhook.EINVALID, "write %s: a row does not belong to tenant %q", t.Name, clientKey)
-		}
+		return 0, realmhook.Errorf(realmhook.EINVALID, "write %s: columns lack tenant column %q", t.Name, t.TenantColumn)
 	}
 	if err := p.guard(ctx, clientKey, migrationID); err != nil {
-		return err
+		return 0, err
 	}
-	if err := p.s.WriteRows(ctx, t, columns, rows); err != nil {
-		return fmt.Errorf("write %s: %w", t.Name, err)
+	// Each batch is checked as it comes: a row of another tenant fails the
+	// whole transaction, so nothing of it lands.
+	checked := func() ([]store.Row, error) {
+		rows, err := next()
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if len(r) != len(columns) || r[tc] != any(clientKey) {
+				return nil, realmhook.Errorf(realmhook.EINVALID, "write %s: a row does not belong to tenant %q", t.Name, clientKey)
+			}
+		}
+		return rows, nil
 	}
-	return nil
+	n, err := p.s.CopyRows(ctx, t, columns, checked)
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", t.Name, err)
+	}
+	return n, nil
 }
 
 func (p localPeer) Checksum(ctx context.Context, clientKey string, t store.Table, columns []string) (Checksum, error) {

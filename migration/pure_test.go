@@ -3,6 +3,7 @@ package migration
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,22 @@ func TestChecksum(t *testing.T) {
 			t.Fatalf("a duplicate row is invisible: %s vs %s", x, y)
 		}
 	})
+	t.Run("MergeOfParts", func(t *testing.T) {
+		whole := mustChecksum(t, a, b, c)
+		for _, split := range [][2][]store.Row{{{a}, {b, c}}, {{a, b}, {c}}, {nil, {a, b, c}}} {
+			x, y := mustChecksum(t, split[0]...), mustChecksum(t, split[1]...)
+			x.merge(y)
+			if x != whole {
+				t.Fatalf("merge of %d+%d rows = %s, want %s", len(split[0]), len(split[1]), x, whole)
+			}
+		}
+		// The low half's carry reaches the high half.
+		x, y := Checksum{Rows: 1, lo: math.MaxUint64}, Checksum{Rows: 1, lo: 2}
+		x.merge(y)
+		if want := (Checksum{Rows: 2, hi: 1, lo: 1}); x != want {
+			t.Fatalf("merge with carry = %s, want %s", x, want)
+		}
+	})
 	t.Run("ZoneIndependent", func(t *testing.T) {
 		local := store.Row{at.In(time.FixedZone("X", 3600))}
 		if x, y := mustChecksum(t, store.Row{at}), mustChecksum(t, local); x != y {
@@ -150,6 +167,9 @@ func TestCheckpointEncoding(t *testing.T) {
 		{"TableEnd", checkpoint{Table: 3}},
 		{"IntKey", checkpoint{Table: 1, After: store.Row{int64(1) << 60}}},
 		{"MixedKey", checkpoint{Table: 2, After: store.Row{"x", int64(-7), 2.5, []byte{0xff, 0}, true, at, nil, ""}}},
+		{"SummedStart", checkpoint{Summed: true}},
+		{"Sums", checkpoint{Table: 1, After: store.Row{"k"}, Summed: true,
+			Sums: []Checksum{mustChecksum(t, store.Row{"a"}, store.Row{int64(2)}), {Rows: 3, hi: math.MaxUint64, lo: 1}}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -161,7 +181,8 @@ func TestCheckpointEncoding(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decode %s: %v", enc, err)
 			}
-			if got.Table != tc.cp.Table || len(got.After) != len(tc.cp.After) {
+			if got.Table != tc.cp.Table || len(got.After) != len(tc.cp.After) || got.Summed != tc.cp.Summed ||
+				fmt.Sprint(got.Sums) != fmt.Sprint(tc.cp.Sums) {
 				t.Fatalf("decode(%s) = %+v, want %+v", enc, got, tc.cp)
 			}
 			// Equal checksums mean equal values of equal types.
@@ -175,7 +196,7 @@ func TestCheckpointEncoding(t *testing.T) {
 			t.Fatalf(`decodeCheckpoint("") = %v, %v; want nil, nil`, cp, err)
 		}
 	})
-	for _, bad := range []string{"{", `{"table":-1}`, `{"table":0,"after":[{"t":"?"}]}`, `{"table":0,"after":[{"t":"i","v":"x"}]}`} {
+	for _, bad := range []string{"{", `{"table":-1}`, `{"table":0,"sums":[{"rows":1,"sum":"xyz"}]}`, `{"table":0,"sums":[{"rows":-1,"sum":"00000000000000000000000000000000"}]}`, `{"table":0,"after":[{"t":"?"}]}`, `{"table":0,"after":[{"t":"i","v":"x"}]}`} {
 		t.Run("Bad"+bad, func(t *testing.T) {
 			if _, err := decodeCheckpoint(bad); err == nil {
 				t.Fatalf("decodeCheckpoint(%s) accepted", bad)

@@ -94,12 +94,25 @@ type Store interface {
 	// after (nil: from the start), ordered by t.Key, with the given columns.
 	// Key columns must be among columns.
 	ReadRows(ctx context.Context, t Table, columns []string, clientKey string, after Row, limit int) ([]Row, error)
-	// ScanRows calls fn for every row of the tenant, in no particular order.
+	// ScanRows calls fn for every row of the tenant, in no particular order,
+	// and returns fn's first error as is. The Row is fn's only until it
+	// returns: the backend may reuse the slice for the next row, so fn must
+	// copy it to keep it (the values in it, []byte included, may be kept).
 	ScanRows(ctx context.Context, t Table, columns []string, clientKey string, fn func(Row) error) error
 	// CountRows counts the tenant's rows.
 	CountRows(ctx context.Context, t Table, clientKey string) (int64, error)
 	// WriteRows inserts rows (in columns order) in one transaction.
 	WriteRows(ctx context.Context, t Table, columns []string, rows []Row) error
+	// CopyRows inserts the rows next hands out, batch after batch, in one
+	// transaction (one COPY on PostgreSQL), and returns how many it wrote:
+	// all of them land or none do. next returns the next batch (values in
+	// columns order), or an empty batch at the end; CopyRows is done with a
+	// batch when it calls next again, so the caller may then reuse it. An
+	// error from next ends the copy, writes nothing and is returned as is.
+	// A row whose key exists is ECONFLICT and nothing is written. Streaming
+	// many batches through one transaction is what makes a bulk copy fast:
+	// one commit (one WAL flush) per call instead of one per batch.
+	CopyRows(ctx context.Context, t Table, columns []string, next func() ([]Row, error)) (int64, error)
 	// DeleteRows deletes the tenant's rows whose key is greater than after, or
 	// all of the tenant's rows when after is nil, and returns how many.
 	DeleteRows(ctx context.Context, t Table, clientKey string, after Row) (int64, error)

@@ -141,8 +141,12 @@ func TestPrintReport(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	printReport(&buf, rs)
+	// PostgreSQL's goal is the psql pipe's speed, nearly: 0.85 misses it.
+	printReport(&buf, []result{{Backend: "postgres", Rows: 1000000,
+		copyResult: copyResult{Copy: 20 * time.Second, Verify: 5 * time.Second}, Baseline: 17 * time.Second}})
 	out := buf.String()
 	for _, want := range []string{
+		"postgres 1M: verify/copy 0.25 (goal ≤ 0.50: met); ratio 0.85 (goal ≥ 0.90: MISSED)",
 		"sqlite   100000   2.00    50000",
 		"peak RSS 1M/100k: 2.00 (goal ≤ 1.5: MISSED)",
 		"sqlite 100k: verify/copy 0.25 (goal ≤ 0.50: met); ratio 0.25 (goal ≥ 0.30: MISSED)",

@@ -326,7 +326,7 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 }
 
 // ScanRows streams the tenant's rows through fn from one query, in no
-// particular order, holding one row at a time.
+// particular order, in one Row slice reused for every row.
 func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, clientKey string, fn func(store.Row) error) error {
 	tt, err := s.resolve(ctx, t)
 	if err != nil {
@@ -349,10 +349,10 @@ func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, c
 		}
 		defer rows.Close()
 		sc := newRowScanner(cols)
+		r := make(store.Row, len(cols)) // fn may not keep it: one serves every row
 		delivered := false
 		for rows.Next() {
-			r, err := sc.scan(rows)
-			if err != nil {
+			if err := sc.scanInto(rows, r); err != nil {
 				return err
 			}
 			delivered = true
@@ -398,52 +398,145 @@ func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) 
 }
 
 // WriteRows inserts rows with the COPY protocol: one statement, so all or
-// none land. Values are converted to the columns' types first (a time read
-// from SQLite as text into a timestamptz column, an int64 into an int4), so a
-// bad value fails with EINVALID naming its row and column before anything is
-// sent. A duplicate key is ECONFLICT.
+// none land. A bad value fails with EINVALID naming its row and column, a
+// duplicate key with ECONFLICT.
 func (s *Store) WriteRows(ctx context.Context, t store.Table, columns []string, rows []store.Row) error {
+	if len(rows) == 0 {
+		ti, err := s.lookupTable(ctx, t.Name, false)
+		if err == nil {
+			_, err = ti.columns(columns)
+		}
+		return err
+	}
+	// The rows are in memory, so unlike CopyRows' stream a retry after a lost
+	// connection can send them again.
+	open := func() func() ([]store.Row, error) {
+		sent := false
+		return func() ([]store.Row, error) {
+			if sent {
+				return nil, nil
+			}
+			sent = true
+			return rows, nil
+		}
+	}
+	_, err := s.copyIn(ctx, t, columns, open, true)
+	return err
+}
+
+// CopyRows streams every batch next hands out through one COPY: one
+// statement, so all or none land. Values are converted to the columns' types
+// as they go (a time read from SQLite as text into a timestamptz column, an
+// int64 into an int4); a bad one ends the COPY with EINVALID naming its row
+// and column. A duplicate key is ECONFLICT.
+func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error) {
+	return s.copyIn(ctx, t, columns, func() func() ([]store.Row, error) { return next }, false)
+}
+
+// copyIn runs one COPY fed by the stream open returns; open is called again
+// for each retry, which happens only if the stream is restartable or was not
+// read from yet.
+func (s *Store) copyIn(ctx context.Context, t store.Table, columns []string, open func() func() ([]store.Row, error), restartable bool) (int64, error) {
 	ti, err := s.lookupTable(ctx, t.Name, false)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cols, err := ti.columns(columns)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var typeMap *pgtype.Map // made only if a column needs checkEncodable
-	data := make([][]any, len(rows))
-	for i, r := range rows {
-		if len(r) != len(cols) {
-			return realmhook.Errorf(realmhook.EINVALID, "row %d has %d values for %d columns", i, len(r), len(cols))
-		}
-		vals := make([]any, len(r))
-		for j, v := range r {
-			if vals[j], err = toColumn(cols[j], v); err != nil {
-				return fmt.Errorf("row %d: %w", i, dataError(err))
-			}
-			if cols[j].kind == kindOther && vals[j] != nil {
-				if typeMap == nil {
-					typeMap = pgtype.NewMap()
-				}
-				if err := checkEncodable(typeMap, cols[j], vals[j]); err != nil {
-					return fmt.Errorf("row %d: %w", i, dataError(err))
-				}
-			}
-		}
-		data[i] = vals
-	}
-	if len(data) == 0 {
-		return nil
-	}
+	var src *copySource
+	var n int64
 	err = s.run(ctx, false, func(ctx context.Context) error {
-		_, err := s.pool.CopyFrom(ctx, ti.ident, columns, pgx.CopyFromRows(data))
+		src = &copySource{cols: cols, next: open(), vals: make([]any, len(cols))}
+		var err error
+		n, err = s.pool.CopyFrom(ctx, ti.ident, columns, src)
+		if err != nil && src.pulled && !restartable {
+			return &finalError{err}
+		}
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("write rows to %s: %w", t.Name, dataError(err))
+	switch {
+	case src != nil && src.nextErr != nil:
+		return 0, src.nextErr
+	case src != nil && src.rowErr != nil:
+		return 0, fmt.Errorf("write rows to %s: %w", t.Name, src.rowErr)
+	case err != nil:
+		return 0, fmt.Errorf("write rows to %s: %w", t.Name, dataError(err))
 	}
-	return nil
+	return n, nil
+}
+
+// copySource is a pgx.CopyFromSource over a stream of batches. pgx reads it
+// from a goroutine of its own while the COPY goes on, encoding each row's
+// values before asking for the next, so the values slice is reused. Errors
+// are kept here because pgx reports an aborted COPY as the server's
+// "COPY from stdin failed", without the reason's code.
+type copySource struct {
+	cols  []column
+	next  func() ([]store.Row, error)
+	batch []store.Row
+	at    int   // the current row is batch[at-1]
+	rows  int64 // rows handed to pgx, for messages
+	vals  []any
+	// typeMap is made only if a column needs checkEncodable.
+	typeMap *pgtype.Map
+	pulled  bool // next was called: the stream cannot be replayed
+	done    bool
+	nextErr error // next's, returned as is
+	rowErr  error // a value that cannot be stored
+}
+
+func (c *copySource) Next() bool {
+	for c.at >= len(c.batch) {
+		if c.done {
+			return false
+		}
+		c.pulled = true
+		b, err := c.next()
+		if err != nil {
+			c.nextErr, c.done = err, true
+			return false
+		}
+		if len(b) == 0 {
+			c.batch, c.done = nil, true
+			return false
+		}
+		c.batch, c.at = b, 0
+	}
+	c.at++
+	return true
+}
+
+func (c *copySource) Values() ([]any, error) {
+	r := c.batch[c.at-1]
+	c.rows++
+	if len(r) != len(c.cols) {
+		c.rowErr = realmhook.Errorf(realmhook.EINVALID, "row %d has %d values for %d columns", c.rows-1, len(r), len(c.cols))
+		return nil, c.rowErr
+	}
+	for j, v := range r {
+		val, err := toColumn(c.cols[j], v)
+		if err == nil && c.cols[j].kind == kindOther && val != nil {
+			if c.typeMap == nil {
+				c.typeMap = pgtype.NewMap()
+			}
+			err = checkEncodable(c.typeMap, c.cols[j], val)
+		}
+		if err != nil {
+			c.rowErr = fmt.Errorf("row %d: %w", c.rows-1, dataError(err))
+			return nil, c.rowErr
+		}
+		c.vals[j] = val
+	}
+	return c.vals, nil
+}
+
+func (c *copySource) Err() error {
+	if c.nextErr != nil {
+		return c.nextErr
+	}
+	return c.rowErr
 }
 
 // DeleteRows deletes the tenant's rows with key greater than after (all of

@@ -79,7 +79,13 @@ func kindOf(typ string) kind {
 // scan targets for every row.
 type rowScanner struct {
 	cols    []column
-	targets []any
+	targets []any // nil for a column read as raw text
+	// last holds each raw text column's previous value (a string, boxed
+	// once), which an equal value reuses instead of allocating twice: the
+	// tenant column repeats on every row.
+	last []any
+	// slab is where scan cuts fresh rows from, a chunk at a time.
+	slab []any
 }
 
 func newRowScanner(cols []column) *rowScanner {
@@ -101,18 +107,45 @@ func newRowScanner(cols []column) *rowScanner {
 		case kindDate:
 			sc.targets[i] = new(pgtype.Date)
 		default:
-			sc.targets[i] = new(pgtype.Text)
+			// Text, or anything selected as ::text (selectExpr): its bytes
+			// are the text in either format, so it is read raw.
+			sc.targets[i] = nil
 		}
 	}
+	sc.last = make([]any, len(cols))
 	return sc
 }
 
+// slabRows is how many rows' values scan allocates at once.
+const slabRows = 256
+
 func (sc *rowScanner) scan(rows pgx.Rows) (store.Row, error) {
-	if err := rows.Scan(sc.targets...); err != nil {
-		return nil, err
+	n := len(sc.targets)
+	if len(sc.slab) < n {
+		sc.slab = make([]any, slabRows*n)
 	}
-	r := make(store.Row, len(sc.targets))
+	r := store.Row(sc.slab[:n:n])
+	sc.slab = sc.slab[n:]
+	return r, sc.scanInto(rows, r)
+}
+
+// scanInto is scan into a row the caller owns, every value overwritten.
+func (sc *rowScanner) scanInto(rows pgx.Rows, r store.Row) error {
+	if err := rows.Scan(sc.targets...); err != nil {
+		return err
+	}
+	raw := rows.RawValues()
 	for i, t := range sc.targets {
+		r[i] = nil
+		if t == nil {
+			if b := raw[i]; b != nil { // nil: NULL
+				if last, ok := sc.last[i].(string); !ok || last != string(b) {
+					sc.last[i] = string(b)
+				}
+				r[i] = sc.last[i]
+			}
+			continue
+		}
 		switch v := t.(type) {
 		case *pgtype.Int8:
 			if v.Valid {
@@ -143,13 +176,9 @@ func (sc *rowScanner) scan(rows pgx.Rows) (store.Row, error) {
 			if v.Valid {
 				r[i] = timeValue(v.Time, v.InfinityModifier)
 			}
-		case *pgtype.Text:
-			if v.Valid {
-				r[i] = v.String
-			}
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // timeValue is t in UTC; ±infinity, which time.Time cannot hold, is read as

@@ -214,7 +214,7 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 	args = append(args, limit)
 
 	out := make([]store.Row, 0, min(limit, 1024))
-	err = s.query(ctx, info, columns, q, args, func(r store.Row) error {
+	err = s.query(ctx, info, columns, q, args, false, func(r store.Row) error {
 		out = append(out, r)
 		return nil
 	})
@@ -224,8 +224,8 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 	return out, nil
 }
 
-// ScanRows calls fn for every row of the tenant and stops at fn's first error,
-// which it returns as is.
+// ScanRows calls fn for every row of the tenant, in one Row slice reused for
+// every row, and stops at fn's first error, which it returns as is.
 func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, clientKey string, fn func(store.Row) error) error {
 	if err := checkColumns(t, columns); err != nil {
 		return err
@@ -236,7 +236,7 @@ func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, c
 	}
 	q := "SELECT " + quoteList(columns) + " FROM " + quote(t.Name) + " WHERE " + quote(t.TenantColumn) + " = ?"
 	var fnErr error
-	err = s.query(ctx, info, columns, q, []any{clientKey}, func(r store.Row) error {
+	err = s.query(ctx, info, columns, q, []any{clientKey}, true, func(r store.Row) error {
 		fnErr = fn(r)
 		return fnErr
 	})
@@ -256,8 +256,9 @@ func checkColumns(t store.Table, columns []string) error {
 }
 
 // query runs a SELECT of columns on the read pool and hands each normalised
-// row to fn. Each row is a fresh slice, so fn may keep it.
-func (s *Store) query(ctx context.Context, info *tableInfo, columns []string, q string, args []any, fn func(store.Row) error) error {
+// row to fn. Each row is a fresh slice, so fn may keep it, unless reuse: then
+// one slice serves every row.
+func (s *Store) query(ctx context.Context, info *tableInfo, columns []string, q string, args []any, reuse bool, fn func(store.Row) error) error {
 	kinds := make([]colKind, len(columns))
 	for i, c := range columns {
 		kinds[i] = info.kinds[c]
@@ -268,10 +269,16 @@ func (s *Store) query(ctx context.Context, info *tableInfo, columns []string, q 
 	}
 	defer rows.Close()
 	ptrs := make([]any, len(columns))
+	r := make(store.Row, len(columns))
+	for i := range r {
+		ptrs[i] = &r[i]
+	}
 	for rows.Next() {
-		r := make(store.Row, len(columns))
-		for i := range r {
-			ptrs[i] = &r[i]
+		if !reuse {
+			r = make(store.Row, len(columns))
+			for i := range r {
+				ptrs[i] = &r[i]
+			}
 		}
 		if err := rows.Scan(ptrs...); err != nil {
 			return err
@@ -299,24 +306,33 @@ func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) 
 	return n, nil
 }
 
-// WriteRows inserts rows in one transaction, several rows per statement, with
-// the statement prepared once per batch size.
+// WriteRows inserts rows in one transaction, as CopyRows does.
 func (s *Store) WriteRows(ctx context.Context, t store.Table, columns []string, rows []store.Row) error {
+	sent := false
+	_, err := s.CopyRows(ctx, t, columns, func() ([]store.Row, error) {
+		if sent {
+			return nil, nil
+		}
+		sent = true
+		return rows, nil
+	})
+	return err
+}
+
+// CopyRows inserts every batch next hands out in one transaction, several rows
+// per statement, with the full-size statement prepared once per process.
+func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error) {
 	if err := checkColumns(t, columns); err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := s.table(ctx, t.Name, columns); err != nil {
-		return fmt.Errorf("write %s: %w", t.Name, err)
+		return 0, fmt.Errorf("write %s: %w", t.Name, err)
 	}
-	for i, r := range rows {
-		if len(r) != len(columns) {
-			return realmhook.Errorf(realmhook.EINVALID, "write %s: row %d has %d values for %d columns", t.Name, i, len(r), len(columns))
-		}
+	first, err := next()
+	if err != nil || len(first) == 0 {
+		return 0, err
 	}
-	if len(rows) == 0 {
-		return nil
-	}
-	per := min(maxVariables/len(columns), maxRowsPerInsert, len(rows))
+	per := min(maxVariables/len(columns), maxRowsPerInsert)
 	insert := func(n int) string {
 		tuple := "(?" + strings.Repeat(", ?", len(columns)-1) + ")"
 		return "INSERT INTO " + quote(t.Name) + " (" + quoteList(columns) + ") VALUES " +
@@ -328,8 +344,10 @@ func (s *Store) WriteRows(ctx context.Context, t store.Table, columns []string, 
 	// once per process instead of once per call.
 	shared, err := s.cachedStmt(ctx, insert(per))
 	if err != nil {
-		return fmt.Errorf("write %s: %w", t.Name, err)
+		return 0, fmt.Errorf("write %s: %w", t.Name, err)
 	}
+	var written int64
+	var nextErr error
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var full *sql.Stmt
 		if shared != nil {
@@ -338,42 +356,66 @@ func (s *Store) WriteRows(ctx context.Context, t store.Table, columns []string, 
 			return err
 		}
 		defer full.Close()
+		// Shorter statements for a batch's last rows, by row count.
+		short := map[int]*sql.Stmt{}
+		defer func() {
+			for _, st := range short {
+				st.Close()
+			}
+		}()
 		args := make([]any, 0, per*len(columns))
-		for start := 0; start < len(rows); start += per {
-			batch := rows[start:min(start+per, len(rows))]
-			args = args[:0]
-			for i, r := range batch {
-				for j, v := range r {
-					sv, err := storageValue(v)
-					if err != nil {
-						return realmhook.Errorf(realmhook.EINVALID, "row %d column %s: %s", start+i, columns[j], realmhook.ErrorMessage(err))
-					}
-					args = append(args, sv)
+		for rows := first; len(rows) > 0; {
+			for i, r := range rows {
+				if len(r) != len(columns) {
+					return realmhook.Errorf(realmhook.EINVALID, "row %d has %d values for %d columns", written+int64(i), len(r), len(columns))
 				}
 			}
-			stmt := full
-			if len(batch) < per {
-				var err error
-				if stmt, err = tx.PrepareContext(ctx, insert(len(batch))); err != nil {
+			for start := 0; start < len(rows); start += per {
+				chunk := rows[start:min(start+per, len(rows))]
+				from := written
+				args = args[:0]
+				for i, r := range chunk {
+					for j, v := range r {
+						sv, err := storageValue(v)
+						if err != nil {
+							return realmhook.Errorf(realmhook.EINVALID, "row %d column %s: %s", from+int64(i), columns[j], realmhook.ErrorMessage(err))
+						}
+						args = append(args, sv)
+					}
+				}
+				stmt := full
+				if len(chunk) < per {
+					if stmt = short[len(chunk)]; stmt == nil {
+						var err error
+						if stmt, err = tx.PrepareContext(ctx, insert(len(chunk))); err != nil {
+							return err
+						}
+						short[len(chunk)] = stmt
+					}
+				}
+				if _, err := stmt.ExecContext(ctx, args...); err != nil {
+					if isUniqueViolation(err) {
+						return realmhook.Errorf(realmhook.ECONFLICT, "a row in rows %d-%d already exists: %v", from, from+int64(len(chunk))-1, err)
+					} else if isConstraint(err) {
+						return realmhook.Errorf(realmhook.EINVALID, "a row in rows %d-%d breaks a constraint: %v", from, from+int64(len(chunk))-1, err)
+					}
 					return err
 				}
-				defer stmt.Close()
+				written += int64(len(chunk))
 			}
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				if isUniqueViolation(err) {
-					return realmhook.Errorf(realmhook.ECONFLICT, "a row in rows %d-%d already exists: %v", start, start+len(batch)-1, err)
-				} else if isConstraint(err) {
-					return realmhook.Errorf(realmhook.EINVALID, "a row in rows %d-%d breaks a constraint: %v", start, start+len(batch)-1, err)
-				}
-				return err
+			if rows, nextErr = next(); nextErr != nil {
+				return nextErr
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("write %s: %w", t.Name, err)
+	if nextErr != nil {
+		return 0, nextErr
 	}
-	return nil
+	if err != nil {
+		return 0, fmt.Errorf("write %s: %w", t.Name, err)
+	}
+	return written, nil
 }
 
 // DeleteRows deletes the tenant's rows with key after `after`, or all of them.

@@ -37,8 +37,10 @@ var AppColumns = []string{"tenant", "id", "sub", "body", "score", "data", "flag"
 // identifiers with a double quote or NUL, a ReadRows whose columns lack a key
 // column, a cursor of the wrong length and a row of the wrong length are
 // EINVALID; a missing table is ENOTFOUND; a WriteRows batch that repeats an
-// existing key is ECONFLICT and writes nothing; ScanRows returns its
-// callback's error (errors.Is) and stops.
+// existing key is ECONFLICT and writes nothing; CopyRows likewise for a
+// duplicate key or a bad row in any batch, and returns next's error (errors.Is)
+// having written nothing; ScanRows returns its callback's error (errors.Is) and
+// stops.
 func Run(t *testing.T, h Harness) {
 	t.Run("Tenants", func(t *testing.T) { testTenants(t, h) })
 	t.Run("Properties", func(t *testing.T) { testProperties(t, h) })
@@ -50,6 +52,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ReadRows", func(t *testing.T) { testReadRows(t, h) })
 	t.Run("ScanRows", func(t *testing.T) { testScanRows(t, h) })
 	t.Run("WriteRows", func(t *testing.T) { testWriteRows(t, h) })
+	t.Run("CopyRows", func(t *testing.T) { testCopyRows(t, h) })
 	t.Run("DeleteRows", func(t *testing.T) { testDeleteRows(t, h) })
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, h) })
 	t.Run("PropertiesTable", func(t *testing.T) { testPropertiesTable(t, h) })
