@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -108,38 +109,44 @@ func (s *Server) installed(w http.ResponseWriter, r *http.Request, _ httprouter.
 	}
 
 	now := time.Now().UTC()
-	t := &realmhook.Tenant{InstalledAt: now}
-	existing, err := called.Store.GetTenant(ctx, body.ClientKey)
-	switch {
-	case err == nil:
-		if err := installableOver(existing); err != nil {
-			s.writeError(w, r, err)
-			return
+	reinstall := true
+	_, err = called.Store.UpdateTenant(ctx, body.ClientKey, func(t *realmhook.Tenant) error {
+		if err := installableOver(t); err != nil {
+			return err
 		}
-		t = existing
-	case realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
+		body.applyTo(t, now)
+		return nil
+	})
+	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+		reinstall = false
+		t := &realmhook.Tenant{InstalledAt: now}
+		body.applyTo(t, now)
+		err = called.Store.PutTenant(ctx, t)
+	}
+	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	t.ClientKey = body.ClientKey
-	t.SharedSecret = body.SharedSecret
-	t.BaseURL = body.BaseURL
-	t.DisplayURL = body.DisplayURL
-	t.ProductType = body.ProductType
-	t.Description = body.Description
-	t.ServiceEntitlementNumber = body.ServiceEntitlementNumber
-	t.InstallationID = body.InstallationID
-	t.OAuthClientID = body.OAuthClientID
-	t.PluginsVersion = body.PluginsVersion
-	t.AppKey = body.Key
+	s.log(r).Info("tenant installed", slog.String("tenant", body.ClientKey), slog.String("realm", called.Key), slog.Bool("reinstall", reinstall))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// applyTo writes a verified install into the tenant record: a re-install
+// replaces the secret and the site's URLs and makes the tenant active here.
+func (b *installBody) applyTo(t *realmhook.Tenant, now time.Time) {
+	t.ClientKey = b.ClientKey
+	t.SharedSecret = b.SharedSecret
+	t.BaseURL = b.BaseURL
+	t.DisplayURL = b.DisplayURL
+	t.ProductType = b.ProductType
+	t.Description = b.Description
+	t.ServiceEntitlementNumber = b.ServiceEntitlementNumber
+	t.InstallationID = b.InstallationID
+	t.OAuthClientID = b.OAuthClientID
+	t.PluginsVersion = b.PluginsVersion
+	t.AppKey = b.Key
 	t.State = realmhook.TenantActive
 	t.UpdatedAt = now
-	if err := called.Store.PutTenant(ctx, t); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	s.log(r).Info("tenant installed", slog.String("tenant", t.ClientKey), slog.String("realm", called.Key), slog.Bool("reinstall", existing != nil))
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // installableOver refuses an install over a record that a migration owns.
@@ -171,34 +178,35 @@ func (s *Server) uninstalled(w http.ResponseWriter, r *http.Request, _ httproute
 	}
 	noteTenant(r, body.ClientKey, called.Key)
 	ctx := r.Context()
-	t, err := called.Store.GetTenant(ctx, body.ClientKey)
-	if err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
-		s.writeError(w, r, err)
-		return
-	}
-	if err != nil || t.State != realmhook.TenantActive {
-		home, _, lerr := s.opts.Realms.Locate(ctx, body.ClientKey)
-		if lerr == nil && home.Key != called.Key {
+	_, err = called.Store.UpdateTenant(ctx, body.ClientKey, func(t *realmhook.Tenant) error {
+		if t.State != realmhook.TenantActive {
+			return errNotActiveHere
+		}
+		if t.Frozen() {
+			return realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated; uninstall after the migration ends", t.ClientKey)
+		}
+		t.State = realmhook.TenantUninstalled
+		t.Enabled = false
+		t.UpdatedAt = time.Now().UTC()
+		return nil
+	})
+	switch {
+	case err == nil:
+		s.log(r).Info("tenant uninstalled", slog.String("tenant", body.ClientKey), slog.String("realm", called.Key))
+	case errors.Is(err, errNotActiveHere) || realmhook.ErrorCode(err) == realmhook.ENOTFOUND:
+		if home, _, lerr := s.opts.Realms.Locate(ctx, body.ClientKey); lerr == nil && home.Key != called.Key {
 			s.writeError(w, r, s.misdirected(called, home.Key, body.ClientKey))
 			return
 		}
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	if t.Frozen() {
-		s.writeError(w, r, realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated; uninstall after the migration ends", t.ClientKey))
-		return
-	}
-	t.State = realmhook.TenantUninstalled
-	t.Enabled = false
-	t.UpdatedAt = time.Now().UTC()
-	if err := called.Store.PutTenant(ctx, t); err != nil {
+	default:
 		s.writeError(w, r, err)
 		return
 	}
-	s.log(r).Info("tenant uninstalled", slog.String("tenant", t.ClientKey), slog.String("realm", called.Key))
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// errNotActiveHere stops an update of a tenant that this realm does not serve.
+var errNotActiveHere = errors.New("tenant not active in this realm")
 
 // enabled handles the enabled and disabled hooks (HS256).
 func (s *Server) enabled(on bool) httprouter.Handle {
@@ -208,14 +216,15 @@ func (s *Server) enabled(on bool) httprouter.Handle {
 			s.writeError(w, r, err)
 			return
 		}
-		t := auth.tenant
-		if t.Frozen() {
-			s.writeError(w, r, realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated", t.ClientKey))
-			return
-		}
-		t.Enabled = on
-		t.UpdatedAt = time.Now().UTC()
-		if err := auth.home.Store.PutTenant(r.Context(), t); err != nil {
+		_, err = auth.home.Store.UpdateTenant(r.Context(), auth.tenant.ClientKey, func(t *realmhook.Tenant) error {
+			if t.Frozen() {
+				return realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated", t.ClientKey)
+			}
+			t.Enabled = on
+			t.UpdatedAt = time.Now().UTC()
+			return nil
+		})
+		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}

@@ -24,23 +24,21 @@ func (s *Service) peerFor(m *realmhook.Migration) (Peer, error) {
 // frozenTenant returns the source tenant, frozen by m. Start freezes it before
 // the copy begins; freezing again here covers a record changed since.
 func (s *Service) frozenTenant(ctx context.Context, st store.Store, m *realmhook.Migration) (*realmhook.Tenant, error) {
-	t, err := st.GetTenant(ctx, m.ClientKey)
-	if err != nil {
-		return nil, fmt.Errorf("source tenant: %w", err)
-	}
-	switch t.MigrationID {
-	case m.ID:
-		return t, nil
-	case "":
-		t.MigrationID = m.ID
-		t.UpdatedAt = s.now().UTC()
-		if err := st.PutTenant(ctx, t); err != nil {
-			return nil, fmt.Errorf("freeze tenant: %w", err)
+	t, err := st.UpdateTenant(ctx, m.ClientKey, func(t *realmhook.Tenant) error {
+		switch t.MigrationID {
+		case m.ID:
+		case "":
+			t.MigrationID = m.ID
+			t.UpdatedAt = s.now().UTC()
+		default:
+			return realmhook.Errorf(realmhook.ECONFLICT, "tenant is frozen by migration %q", t.MigrationID)
 		}
-		return t, nil
-	default:
-		return nil, realmhook.Errorf(realmhook.ECONFLICT, "tenant is frozen by migration %q", t.MigrationID)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("freeze tenant: %w", err)
 	}
+	return t, nil
 }
 
 // copyTenant copies the tenant record and every table to the target, resuming

@@ -371,9 +371,14 @@ func (s *Service) finishCommit(ctx context.Context, st store.Store, m *realmhook
 	now := s.now().UTC()
 	if m.TargetRealm == m.SourceRealm {
 		if t.MigrationID == m.ID {
-			t.MigrationID = ""
-			t.UpdatedAt = now
-			if err := st.PutTenant(ctx, t); err != nil {
+			_, err := st.UpdateTenant(ctx, m.ClientKey, func(t *realmhook.Tenant) error {
+				if t.MigrationID == m.ID {
+					t.MigrationID = ""
+					t.UpdatedAt = now
+				}
+				return nil
+			})
+			if err != nil {
 				return fmt.Errorf("commit: unfreeze tenant: %w", err)
 			}
 		}
@@ -390,12 +395,15 @@ func (s *Service) finishCommit(ctx context.Context, st store.Store, m *realmhook
 		return fmt.Errorf("commit: %w", err)
 	}
 	if t.State != realmhook.TenantMoved || t.MovedTo != m.TargetRealm {
-		t.State = realmhook.TenantMoved
-		t.MovedTo = m.TargetRealm
-		t.PurgeAfter = now.Add(s.cfg.PurgeAfter)
-		t.MigrationID = ""
-		t.UpdatedAt = now
-		if err := st.PutTenant(ctx, t); err != nil {
+		_, err := st.UpdateTenant(ctx, m.ClientKey, func(t *realmhook.Tenant) error {
+			t.State = realmhook.TenantMoved
+			t.MovedTo = m.TargetRealm
+			t.PurgeAfter = now.Add(s.cfg.PurgeAfter)
+			t.MigrationID = ""
+			t.UpdatedAt = now
+			return nil
+		})
+		if err != nil {
 			return fmt.Errorf("commit: mark source tenant moved: %w", err)
 		}
 	}
@@ -416,34 +424,25 @@ func (s *Service) finishRollback(ctx context.Context, st store.Store, m *realmho
 				"tenant", m.ClientKey, "migration_id", m.ID, "target", m.TargetRealm)
 		}
 	}
-	t, err := st.GetTenant(ctx, m.ClientKey)
-	if err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
-		return fmt.Errorf("rollback: source tenant: %w", err)
+	// Only a commit of this very migration that stopped half-way can have
+	// moved the tenant; the events tell. Asked before the update, which must
+	// not read other tables while it holds the tenant's lock.
+	began, err := s.commitBegan(ctx, st, m)
+	if err != nil {
+		return err
 	}
-	if t != nil {
-		changed := false
+	_, err = st.UpdateTenant(ctx, m.ClientKey, func(t *realmhook.Tenant) error {
 		if t.MigrationID == m.ID {
 			t.MigrationID = ""
-			changed = true
 		}
-		if t.State == realmhook.TenantMoved && t.MovedTo == m.TargetRealm {
-			// Only a commit of this very migration that stopped half-way can
-			// have moved the tenant; the events tell.
-			began, err := s.commitBegan(ctx, st, m)
-			if err != nil {
-				return err
-			}
-			if began {
-				t.State, t.MovedTo, t.PurgeAfter = realmhook.TenantActive, "", time.Time{}
-				changed = true
-			}
+		if began && t.State == realmhook.TenantMoved && t.MovedTo == m.TargetRealm {
+			t.State, t.MovedTo, t.PurgeAfter = realmhook.TenantActive, "", time.Time{}
 		}
-		if changed {
-			t.UpdatedAt = s.now().UTC()
-			if err := st.PutTenant(ctx, t); err != nil {
-				return fmt.Errorf("rollback: unfreeze tenant: %w", err)
-			}
-		}
+		t.UpdatedAt = s.now().UTC()
+		return nil
+	})
+	if err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
+		return fmt.Errorf("rollback: unfreeze tenant: %w", err)
 	}
 	return s.transition(ctx, st, m, realmhook.MigrationRolledBack, "rolled back; the tenant stays in "+m.SourceRealm, nil)
 }

@@ -44,6 +44,12 @@ type Store interface {
 	GetTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error)
 	// PutTenant inserts or replaces the whole tenant record.
 	PutTenant(ctx context.Context, t *realmhook.Tenant) error
+	// UpdateTenant reads the tenant, lets change edit it and writes it back in
+	// one transaction that holds off every other writer of the record, so two
+	// read-modify-writes (a lifecycle hook and a migration's freeze) cannot
+	// undo each other. ENOTFOUND if there is no record; an error from change
+	// aborts the update and is returned as is.
+	UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error)
 	// DeleteTenant removes the tenant record only (not its rows); no error if absent.
 	DeleteTenant(ctx context.Context, clientKey string) error
 	// ListTenants returns tenants in the given state, by clientKey.

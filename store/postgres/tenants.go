@@ -38,27 +38,67 @@ func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
 		return err
 	}
 	err := s.run(ctx, true, func(ctx context.Context) error {
-		_, err := s.pool.Exec(ctx, `INSERT INTO realmhook_tenants (`+tenantColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
-			ON CONFLICT (client_key) DO UPDATE SET
-				shared_secret = EXCLUDED.shared_secret, base_url = EXCLUDED.base_url,
-				display_url = EXCLUDED.display_url, product_type = EXCLUDED.product_type,
-				description = EXCLUDED.description, service_entitlement_number = EXCLUDED.service_entitlement_number,
-				installation_id = EXCLUDED.installation_id, oauth_client_id = EXCLUDED.oauth_client_id,
-				plugins_version = EXCLUDED.plugins_version, app_key = EXCLUDED.app_key,
-				state = EXCLUDED.state, enabled = EXCLUDED.enabled, migration_id = EXCLUDED.migration_id,
-				moved_to = EXCLUDED.moved_to, purge_after = EXCLUDED.purge_after,
-				installed_at = EXCLUDED.installed_at, updated_at = EXCLUDED.updated_at`,
-			t.ClientKey, t.SharedSecret, t.BaseURL, t.DisplayURL, t.ProductType, t.Description,
-			t.ServiceEntitlementNumber, t.InstallationID, t.OAuthClientID, t.PluginsVersion, t.AppKey,
-			string(t.State), t.Enabled, t.MigrationID, t.MovedTo,
-			timeArg(t.PurgeAfter), timeArg(t.InstalledAt), timeArg(t.UpdatedAt))
+		_, err := s.pool.Exec(ctx, putTenantSQL, tenantArgs(t)...)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("put tenant %q: %w", t.ClientKey, dataError(err))
 	}
 	return nil
+}
+
+const putTenantSQL = `INSERT INTO realmhook_tenants (` + tenantColumns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+	ON CONFLICT (client_key) DO UPDATE SET
+		shared_secret = EXCLUDED.shared_secret, base_url = EXCLUDED.base_url,
+		display_url = EXCLUDED.display_url, product_type = EXCLUDED.product_type,
+		description = EXCLUDED.description, service_entitlement_number = EXCLUDED.service_entitlement_number,
+		installation_id = EXCLUDED.installation_id, oauth_client_id = EXCLUDED.oauth_client_id,
+		plugins_version = EXCLUDED.plugins_version, app_key = EXCLUDED.app_key,
+		state = EXCLUDED.state, enabled = EXCLUDED.enabled, migration_id = EXCLUDED.migration_id,
+		moved_to = EXCLUDED.moved_to, purge_after = EXCLUDED.purge_after,
+		installed_at = EXCLUDED.installed_at, updated_at = EXCLUDED.updated_at`
+
+func tenantArgs(t *realmhook.Tenant) []any {
+	return []any{t.ClientKey, t.SharedSecret, t.BaseURL, t.DisplayURL, t.ProductType, t.Description,
+		t.ServiceEntitlementNumber, t.InstallationID, t.OAuthClientID, t.PluginsVersion, t.AppKey,
+		string(t.State), t.Enabled, t.MigrationID, t.MovedTo,
+		timeArg(t.PurgeAfter), timeArg(t.InstalledAt), timeArg(t.UpdatedAt)}
+}
+
+// UpdateTenant is a read-modify-write under the tenant row's lock (SELECT …
+// FOR UPDATE), the same lock a property write takes FOR SHARE, so a freeze
+// and a concurrent write or lifecycle change are serialised.
+func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error) {
+	var out *realmhook.Tenant
+	var changeErr error
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		t, err := scanTenant(tx.QueryRow(ctx, "SELECT "+tenantColumns+" FROM realmhook_tenants WHERE client_key = $1 FOR UPDATE", clientKey))
+		if err != nil {
+			return err
+		}
+		if changeErr = change(t); changeErr != nil {
+			return changeErr
+		}
+		if t.ClientKey != clientKey {
+			changeErr = realmhook.Errorf(realmhook.EINVALID, "update tenant %q: the client key cannot change", clientKey)
+			return changeErr
+		}
+		if _, err := tx.Exec(ctx, putTenantSQL, tenantArgs(t)...); err != nil {
+			return err
+		}
+		out = t
+		return nil
+	})
+	switch {
+	case changeErr != nil:
+		return nil, changeErr
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "tenant %q not found", clientKey)
+	case err != nil:
+		return nil, fmt.Errorf("update tenant %q: %w", clientKey, dataError(err))
+	}
+	return out, nil
 }
 
 // DeleteTenant removes the tenant record only; no error if absent.

@@ -45,16 +45,53 @@ func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
 	if t == nil || t.ClientKey == "" {
 		return realmhook.Errorf(realmhook.EINVALID, "tenant clientKey is required")
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO realmhook_tenants (`+tenantColumns+`)
+	if err := putTenant(ctx, s.w, t); err != nil {
+		return fmt.Errorf("put tenant %s: %w", t.ClientKey, err)
+	}
+	return nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func putTenant(ctx context.Context, db execer, t *realmhook.Tenant) error {
+	_, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO realmhook_tenants (`+tenantColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ClientKey, t.SharedSecret, t.BaseURL, t.DisplayURL, t.ProductType, t.Description,
 		t.ServiceEntitlementNumber, t.InstallationID, t.OAuthClientID, t.PluginsVersion, t.AppKey,
 		string(t.State), t.Enabled, t.MigrationID, t.MovedTo,
 		microsOrNull(t.PurgeAfter), microsOrNull(t.InstalledAt), microsOrNull(t.UpdatedAt))
+	return err
+}
+
+// UpdateTenant is a read-modify-write in one immediate transaction: SQLite
+// takes the write lock at BEGIN, so no other writer runs in between.
+func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error) {
+	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("put tenant %s: %w", t.ClientKey, err)
+		return nil, fmt.Errorf("update tenant %s: %w", clientKey, err)
 	}
-	return nil
+	defer func() { _ = tx.Rollback() }()
+	t, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM realmhook_tenants WHERE client_key = ?`, clientKey))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "tenant %q not found", clientKey)
+	} else if err != nil {
+		return nil, fmt.Errorf("update tenant %s: %w", clientKey, err)
+	}
+	if err := change(t); err != nil {
+		return nil, err
+	}
+	if t.ClientKey != clientKey {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "update tenant %s: the client key cannot change", clientKey)
+	}
+	if err := putTenant(ctx, tx, t); err != nil {
+		return nil, fmt.Errorf("update tenant %s: %w", clientKey, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("update tenant %s: commit: %w", clientKey, err)
+	}
+	return t, nil
 }
 
 // DeleteTenant removes the tenant record only; no error if absent.

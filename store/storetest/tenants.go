@@ -8,6 +8,74 @@ import (
 )
 
 func testTenants(t *testing.T, h Harness) {
+	t.Run("UpdateSerialises", func(t *testing.T) {
+		s := h.Open(t)
+		tn := newTenant("ck-1", realmhook.TenantActive)
+		tn.Description = ""
+		mustNoErr(t, s.PutTenant(t.Context(), tn), "PutTenant")
+		// Concurrent read-modify-writes each append one letter: a lost update
+		// would lose a letter.
+		const writers = 8
+		errs := make(chan error, writers)
+		for i := 0; i < writers; i++ {
+			go func() {
+				_, err := s.UpdateTenant(t.Context(), "ck-1", func(tn *realmhook.Tenant) error {
+					tn.Description += "x"
+					return nil
+				})
+				errs <- err
+			}()
+		}
+		for i := 0; i < writers; i++ {
+			mustNoErr(t, <-errs, "UpdateTenant")
+		}
+		got, err := s.GetTenant(t.Context(), "ck-1")
+		mustNoErr(t, err, "GetTenant")
+		if len(got.Description) != writers {
+			t.Fatalf("Description %q after %d concurrent updates: updates were lost", got.Description, writers)
+		}
+	})
+
+	t.Run("UpdateReturnsAndWrites", func(t *testing.T) {
+		s := h.Open(t)
+		mustPutTenant(t, s, "ck-1", realmhook.TenantActive)
+		upd, err := s.UpdateTenant(t.Context(), "ck-1", func(tn *realmhook.Tenant) error {
+			tn.MigrationID = "m-1"
+			return nil
+		})
+		mustNoErr(t, err, "UpdateTenant")
+		got, err := s.GetTenant(t.Context(), "ck-1")
+		mustNoErr(t, err, "GetTenant")
+		if upd.MigrationID != "m-1" || got.MigrationID != "m-1" {
+			t.Fatalf("after update: returned %q, stored %q", upd.MigrationID, got.MigrationID)
+		}
+	})
+
+	t.Run("UpdateAbortsOnError", func(t *testing.T) {
+		s := h.Open(t)
+		mustPutTenant(t, s, "ck-1", realmhook.TenantActive)
+		refused := realmhook.Errorf(realmhook.EMIGRATING, "no")
+		_, err := s.UpdateTenant(t.Context(), "ck-1", func(tn *realmhook.Tenant) error {
+			tn.SharedSecret = "changed"
+			return refused
+		})
+		if err != refused {
+			t.Fatalf("err %v, want the change's own error", err)
+		}
+		got, err := s.GetTenant(t.Context(), "ck-1")
+		mustNoErr(t, err, "GetTenant")
+		if got.SharedSecret == "changed" {
+			t.Fatal("an aborted update was written")
+		}
+		_, err = s.UpdateTenant(t.Context(), "ck-1", func(tn *realmhook.Tenant) error {
+			tn.ClientKey = "other"
+			return nil
+		})
+		mustCode(t, err, realmhook.EINVALID)
+		_, err = s.UpdateTenant(t.Context(), "nobody", func(*realmhook.Tenant) error { return nil })
+		mustCode(t, err, realmhook.ENOTFOUND)
+	})
+
 	t.Run("RoundTrip", func(t *testing.T) {
 		s := h.Open(t)
 		want := newTenant("ck-1", realmhook.TenantMoved)
