@@ -127,8 +127,13 @@ func (s *Server) reject(err error) error {
 	}
 	s.metrics.jwtRejections.WithLabelValues(rej.Reason).Inc()
 	e := realmhook.Errorf(realmhook.EUNAUTHORIZED, unauthorizedMessage)
-	if rej.Reason == connectjwt.ReasonSignature {
+	switch rej.Reason {
+	case connectjwt.ReasonSignature:
 		return e
+	case connectjwt.ReasonKeyFetch:
+		// The detail names the key server and its error: not for a caller
+		// who has proved nothing yet.
+		return e.With("reason", rej.Reason)
 	}
 	return e.With("reason", rej.Reason).With("detail", rej.Detail)
 }

@@ -18,14 +18,16 @@ var statusByCode = map[string]int{
 	realmhook.EMIGRATING:    http.StatusConflict,
 	realmhook.ETOOLARGE:     http.StatusRequestEntityTooLarge,
 	realmhook.EMISDIRECTED:  http.StatusMisdirectedRequest,
-	realmhook.EINTERNAL:     http.StatusInternalServerError,
+	// Internal errors are, in practice, a database that does not answer:
+	// transient, so callers are told to come back.
+	realmhook.EINTERNAL: http.StatusServiceUnavailable,
 }
 
 func statusOf(code string) int {
 	if s, ok := statusByCode[code]; ok {
 		return s
 	}
-	return http.StatusInternalServerError
+	return http.StatusServiceUnavailable
 }
 
 // errorBody is the JSON every error response carries.

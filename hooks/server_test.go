@@ -302,9 +302,17 @@ func TestServer_RoutingAndOps(t *testing.T) {
 	if got := resp.Header.Get("X-Request-Id"); got != "abc-123" {
 		t.Fatalf("X-Request-Id %q", got)
 	}
-	// A closed database makes the server unready, not broken.
+	mustReply(t, e.install("US", "c1", "s", "installed"), http.StatusNoContent, "")
+	// A closed database makes the server unready, not broken: callers are
+	// told to come back (503), and the host retries a hook answered so.
 	us, _ := e.realms.Get("US")
 	us.Store.Close()
+	mustReply(t, e.call("US", "c1", "s", "GET", "/api/v1/properties/k", nil), http.StatusServiceUnavailable, realmhook.EINTERNAL)
+	r = e.call("US", "c1", "s", "GET", "/dare-migration/status?migrationId=m", nil)
+	mustReply(t, r, http.StatusServiceUnavailable, "unavailable")
+	if _, ok := r.body["errorResponseCode"]; ok {
+		t.Fatalf("a transient failure carries an errorResponseCode, which the host treats as final: %v", r.body)
+	}
 	r = e.send("GET", e.url+"/readyz", "", nil)
 	mustReply(t, r, http.StatusServiceUnavailable, "")
 	if r.body["realms"].(map[string]any)["US"] != "unavailable" {

@@ -800,3 +800,80 @@ func TestRunFinishesRecordedCommitAndRollback(t *testing.T) {
 		t.Fatalf("rolled-back tenant in source = %+v", got)
 	}
 }
+
+// TestHalfDoneCommitActsOnSourceRecord: between the target's activation and
+// the source's move, the target already holds a committed copy of the record.
+// Hooks reaching the target (where Locate now finds the tenant) must act on
+// the source's record, which still says committing.
+func TestHalfDoneCommitActsOnSourceRecord(t *testing.T) {
+	for _, hook := range []string{"commit", "rollback"} {
+		t.Run(hook, func(t *testing.T) {
+			e := newEnv(t, "EU", "US")
+			ctx := t.Context()
+			s := e.service(e.cfg, nil)
+			tn := e.mustTenant("EU", "ck", 3, 3)
+			m := mustMigrate(t, s, "EU", tn, e.req("m1", "US"))
+			if err := s.transition(ctx, e.stores["EU"], m, realmhook.MigrationCommitting, "test: commit recorded", nil); err != nil {
+				t.Fatal(err)
+			}
+			rec := *m
+			rec.State = realmhook.MigrationCommitted
+			if err := LocalPeer(e.stores["US"]).Activate(ctx, e.mustTenantState("EU", "ck"), &rec); err != nil {
+				t.Fatal(err)
+			}
+			// A crash here: the source still has the tenant active and frozen.
+
+			if got := must(s.Status(ctx, "US", "ck", "m1"))(t); got.State != realmhook.MigrationCommitting {
+				t.Fatalf("status from the target's side = %s, want the source's committing", got.State)
+			}
+			switch hook {
+			case "commit":
+				got := must(s.Commit(ctx, "US", "ck", "m1"))(t)
+				if got.State != realmhook.MigrationCommitted {
+					t.Fatalf("commit = %s", got.State)
+				}
+				if src := e.mustTenantState("EU", "ck"); src.State != realmhook.TenantMoved || src.MovedTo != "US" || src.Frozen() {
+					t.Fatalf("source tenant after the repeated commit = %+v", src)
+				}
+			case "rollback":
+				got := must(s.Rollback(ctx, "US", "ck", "m1"))(t)
+				if got.State != realmhook.MigrationRolledBack {
+					t.Fatalf("rollback = %s", got.State)
+				}
+				if src := e.mustTenantState("EU", "ck"); src.State != realmhook.TenantActive || src.Frozen() {
+					t.Fatalf("source tenant after rollback = %+v", src)
+				}
+				e.mustNoTenant("US", "ck")
+			}
+		})
+	}
+}
+
+// TestUninstalledDataInTargetIsNotOverwritten: data a realm keeps for a
+// re-install is not a migration's to clear, nor a rollback's to delete.
+func TestUninstalledDataInTargetIsNotOverwritten(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	ctx := t.Context()
+	s := e.service(e.cfg, nil)
+	e.run(s)
+	e.mustTenant("US", "ck", 2, 4)
+	if _, err := e.stores["US"].UpdateTenant(ctx, "ck", func(tn *realmhook.Tenant) error {
+		tn.State = realmhook.TenantUninstalled
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.rowCount("US", "ck")
+	tn := e.mustTenant("EU", "ck", 3, 3)
+	m := mustMigrate(t, s, "EU", tn, e.req("m1", "US"))
+	if m.State != realmhook.MigrationFailed || !strings.Contains(m.Message, "uninstall") {
+		t.Fatalf("migration onto kept data = %s %q, want failed naming the kept data", m.State, m.Message)
+	}
+	must(s.Rollback(ctx, "EU", "ck", "m1"))(t)
+	if got := e.mustTenantState("US", "ck"); got.State != realmhook.TenantUninstalled {
+		t.Fatalf("kept record after rollback = %s", got.State)
+	}
+	if got := e.rowCount("US", "ck"); got != before {
+		t.Fatalf("kept rows after rollback = %d, want %d", got, before)
+	}
+}

@@ -251,12 +251,31 @@ func (s *Service) find(ctx context.Context, realm, clientKey, id string) (*realm
 		}
 		m, err := st.GetMigration(ctx, clientKey, id)
 		if err == nil {
-			return m, k, nil
+			return s.authoritative(ctx, m, k)
 		} else if realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
 			return nil, "", fmt.Errorf("migration %s in realm %s: %w", id, k, err)
 		}
 	}
 	return nil, "", notScheduled(clientKey, id)
+}
+
+// authoritative returns the source realm's record of m when this process
+// serves the source. The target's copy says committed from the moment the
+// target is activated, while the source may still be committing: a repeated
+// /commit or a /rollback must act on the source's word, not the copy's.
+func (s *Service) authoritative(ctx context.Context, m *realmhook.Migration, foundIn string) (*realmhook.Migration, string, error) {
+	src, ok := s.served[m.SourceRealm]
+	if m.SourceRealm == foundIn || !ok {
+		return m, foundIn, nil
+	}
+	sm, err := src.GetMigration(ctx, m.ClientKey, m.ID)
+	switch {
+	case err == nil:
+		return sm, m.SourceRealm, nil
+	case realmhook.ErrorCode(err) == realmhook.ENOTFOUND:
+		return m, foundIn, nil
+	}
+	return nil, "", fmt.Errorf("migration %s in source realm %s: %w", m.ID, m.SourceRealm, err)
 }
 
 // transition moves m to state `to` in st with an audit detail, after applying

@@ -61,6 +61,10 @@ func (p localPeer) PrepareIncoming(ctx context.Context, t *realmhook.Tenant, mig
 		return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q is active in the target realm", t.ClientKey)
 	case cur.State == realmhook.TenantIncoming && cur.MigrationID == migrationID:
 		return nil
+	case cur.State == realmhook.TenantUninstalled:
+		// Data kept for a re-install here is not ours to overwrite, and a
+		// rollback would delete it.
+		return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q has data kept from an uninstall in the target realm", t.ClientKey)
 	}
 	in := *t
 	in.State = realmhook.TenantIncoming

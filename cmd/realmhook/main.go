@@ -44,7 +44,13 @@ func main() {
 		_ = m.Close()
 		os.Exit(1)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case err := <-m.Failed():
+		fmt.Fprintln(os.Stderr, "realmhook:", describe(err))
+		_ = m.Close()
+		os.Exit(1)
+	}
 	if err := m.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "realmhook:", err)
 		os.Exit(1)
@@ -66,7 +72,12 @@ type Main struct {
 	httpServer *http.Server
 	cancel     context.CancelFunc
 	done       chan struct{}
+	failed     chan error
 }
+
+// Failed delivers the error that stopped the HTTP server, if it stops by
+// itself; main then exits instead of waiting for a signal.
+func (m *Main) Failed() <-chan error { return m.failed }
 
 // NewMain returns a Main writing to the process's stdout and stderr.
 func NewMain() *Main { return &Main{Stdout: os.Stdout, Stderr: os.Stderr} }
@@ -185,6 +196,7 @@ func (m *Main) Run(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.done = make(chan struct{}, 2)
+	m.failed = make(chan error, 1)
 	go func() {
 		if err := migrations.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
 			m.logger.Error("migration engine stopped", slog.String("error", err.Error()))
@@ -194,6 +206,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		if err := m.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.logger.Error("http server stopped", slog.String("error", err.Error()))
+			m.failed <- fmt.Errorf("http server: %w", err)
 		}
 		m.done <- struct{}{}
 	}()
