@@ -877,3 +877,54 @@ func TestUninstalledDataInTargetIsNotOverwritten(t *testing.T) {
 		t.Fatalf("kept rows after rollback = %d, want %d", got, before)
 	}
 }
+
+// TestPurgeAndMigrationBackDoNotOverlap: the sweeper marks a moved record
+// before deleting its rows, and a migration back into that realm takes the
+// record under the same lock, so one of them backs off.
+func TestPurgeAndMigrationBackDoNotOverlap(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	ctx := t.Context()
+	s := e.service(e.cfg, nil)
+	tn := e.mustTenant("EU", "ck", 3, 3)
+	mustMigrate(t, s, "EU", tn, e.req("m1", "US"))
+	must(s.Commit(ctx, "EU", "ck", "m1"))(t)
+	e.clock.Advance(25 * time.Hour)
+
+	t.Run("PurgeUnderWayRefusesMigrationBack", func(t *testing.T) {
+		// A sweeper that marked the record and then died mid-purge.
+		if _, err := e.stores["EU"].UpdateTenant(ctx, "ck", func(tn *realmhook.Tenant) error {
+			tn.MigrationID = purgingMarker
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		back := mustMigrate(t, s, "US", e.mustTenantState("US", "ck"), e.req("m2", "EU"))
+		if back.State != realmhook.MigrationFailed || !strings.Contains(back.Message, "previous copy") {
+			t.Fatalf("migration back during a purge = %s %q, want failed", back.State, back.Message)
+		}
+		must(s.Rollback(ctx, "US", "ck", "m2"))(t)
+		// The next sweep finishes the interrupted purge.
+		s.sweep(ctx)
+		e.mustNoTenant("EU", "ck")
+		if n := e.rowCount("EU", "ck"); n != 0 {
+			t.Fatalf("%d rows left after the purge was finished", n)
+		}
+	})
+
+	t.Run("MigrationBackIsNotPurged", func(t *testing.T) {
+		back := mustMigrate(t, s, "US", e.mustTenantState("US", "ck"), e.req("m3", "EU"))
+		if back.State != realmhook.MigrationReadyToCommit {
+			t.Fatalf("migration back = %s %q", back.State, back.Message)
+		}
+		// The incoming copy is past the old PurgeAfter, but it is no longer a
+		// moved record: the sweeper leaves it alone.
+		s.sweep(ctx)
+		if n := e.rowCount("EU", "ck"); n != 6 {
+			t.Fatalf("incoming copy has %d rows after a sweep, want 6", n)
+		}
+		must(s.Commit(ctx, "US", "ck", "m3"))(t)
+		if got := e.mustTenantState("EU", "ck"); got.State != realmhook.TenantActive {
+			t.Fatalf("tenant back in EU = %s", got.State)
+		}
+	})
+}

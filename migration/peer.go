@@ -52,26 +52,37 @@ func LocalPeer(s store.Store) Peer { return localPeer{s} }
 type localPeer struct{ s store.Store }
 
 func (p localPeer) PrepareIncoming(ctx context.Context, t *realmhook.Tenant, migrationID string) error {
-	cur, err := p.s.GetTenant(ctx, t.ClientKey)
-	switch {
-	case realmhook.ErrorCode(err) == realmhook.ENOTFOUND:
-	case err != nil:
-		return fmt.Errorf("prepare target: %w", err)
-	case cur.State == realmhook.TenantActive:
-		return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q is active in the target realm", t.ClientKey)
-	case cur.State == realmhook.TenantIncoming && cur.MigrationID == migrationID:
-		return nil
-	case cur.State == realmhook.TenantUninstalled:
-		// Data kept for a re-install here is not ours to overwrite, and a
-		// rollback would delete it.
-		return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q has data kept from an uninstall in the target realm", t.ClientKey)
+	incoming := func(in *realmhook.Tenant) {
+		*in = *t
+		in.State = realmhook.TenantIncoming
+		in.MigrationID = migrationID
+		in.MovedTo = ""
+		in.PurgeAfter = time.Time{}
 	}
-	in := *t
-	in.State = realmhook.TenantIncoming
-	in.MigrationID = migrationID
-	in.MovedTo = ""
-	in.PurgeAfter = time.Time{}
-	if err := p.s.PutTenant(ctx, &in); err != nil {
+	// Under the tenant's lock, so that the purge sweeper, which marks a
+	// record the same way before deleting, and this never both proceed.
+	_, err := p.s.UpdateTenant(ctx, t.ClientKey, func(cur *realmhook.Tenant) error {
+		switch {
+		case cur.State == realmhook.TenantActive:
+			return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q is active in the target realm", t.ClientKey)
+		case cur.State == realmhook.TenantUninstalled:
+			// Data kept for a re-install here is not ours to overwrite, and a
+			// rollback would delete it.
+			return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q has data kept from an uninstall in the target realm", t.ClientKey)
+		case cur.State == realmhook.TenantMoved && cur.MigrationID == purgingMarker:
+			return realmhook.Errorf(realmhook.ECONFLICT, "the target realm is deleting tenant %q's previous copy; retry the migration when it is done", t.ClientKey)
+		case cur.State == realmhook.TenantIncoming && cur.MigrationID == migrationID:
+			return nil
+		}
+		incoming(cur)
+		return nil
+	})
+	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+		var in realmhook.Tenant
+		incoming(&in)
+		err = p.s.PutTenant(ctx, &in)
+	}
+	if err != nil {
 		return fmt.Errorf("prepare target: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package migration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/realmhook/realmhook"
@@ -54,16 +55,31 @@ func (s *Service) purgeDue(t *realmhook.Tenant) bool {
 	return t.State == realmhook.TenantMoved && !t.PurgeAfter.IsZero() && t.PurgeAfter.Before(s.now())
 }
 
+// purgingMarker is set as a moved record's MigrationID while the sweeper
+// deletes its rows. A moved record has no migration of its own, so the field
+// is free, and PrepareIncoming refuses a record so marked: a migration back
+// into this realm then never has its fresh copy deleted by the sweeper.
+const purgingMarker = "realmhook:purging"
+
+var errPurgeNotDue = errors.New("purge not due")
+
 // purgeTenant deletes a moved tenant's rows of every table, then its record.
-// It re-reads the record first: a migration back into this realm turns it
-// incoming, and then the rows are that migration's.
+// Marking the record first, under the tenant's lock, decides the race with a
+// migration back into this realm: whichever takes the record first wins, and
+// the other backs off.
 func (s *Service) purgeTenant(ctx context.Context, st store.Store, clientKey string) error {
-	t, err := st.GetTenant(ctx, clientKey)
-	if err != nil {
-		return fmt.Errorf("purge: %w", err)
-	}
-	if !s.purgeDue(t) {
+	_, err := st.UpdateTenant(ctx, clientKey, func(t *realmhook.Tenant) error {
+		if !s.purgeDue(t) || (t.MigrationID != "" && t.MigrationID != purgingMarker) {
+			return errPurgeNotDue
+		}
+		t.MigrationID = purgingMarker
 		return nil
+	})
+	switch {
+	case errors.Is(err, errPurgeNotDue), realmhook.ErrorCode(err) == realmhook.ENOTFOUND:
+		return nil
+	case err != nil:
+		return fmt.Errorf("purge: mark tenant: %w", err)
 	}
 	for _, tb := range s.tables {
 		if _, err := st.DeleteRows(ctx, tb, clientKey, nil); err != nil {
