@@ -94,7 +94,7 @@ func (s *Server) putProperty(w http.ResponseWriter, r *http.Request, ps httprout
 	}
 	created, err := auth.home.Store.PutProperty(r.Context(), auth.tenant.ClientKey, key, value)
 	if err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, s.movedSince(r, auth, err))
 		return
 	}
 	status := http.StatusOK
@@ -111,10 +111,30 @@ func (s *Server) deleteProperty(w http.ResponseWriter, r *http.Request, ps httpr
 		return
 	}
 	if err := auth.home.Store.DeleteProperty(r.Context(), auth.tenant.ClientKey, key); err != nil {
-		s.writeError(w, r, err)
+		s.writeError(w, r, s.movedSince(r, auth, err))
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// movedSince turns a write's "no active tenant" into the 421 the caller
+// would have got a moment later: a commit can land between authentication
+// and the write. Any other error is returned as is.
+func (s *Server) movedSince(r *http.Request, auth *authenticated, err error) error {
+	if realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
+		return err
+	}
+	t, gerr := auth.home.Store.GetTenant(r.Context(), auth.tenant.ClientKey)
+	switch {
+	case gerr != nil || t.State == realmhook.TenantActive:
+		return err
+	case t.State == realmhook.TenantMoved:
+		return s.misdirected(auth.called, t.MovedTo, t.ClientKey)
+	}
+	if home, _, lerr := s.opts.Realms.Locate(r.Context(), t.ClientKey); lerr == nil && home.Key != auth.called.Key {
+		return s.misdirected(auth.called, home.Key, t.ClientKey)
+	}
+	return err
 }
 
 // listProperties pages through the tenant's properties by key. The cursor is

@@ -332,3 +332,44 @@ func TestServer_RoutingAndOps(t *testing.T) {
 		}
 	}
 }
+
+// TestServer_WriteRacingCommitIs421: a write authenticated just before a
+// commit lands after it; the caller is told where the tenant went, not 404.
+func TestServer_WriteRacingCommitIs421(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("EU", "c1", "s", "installed"), http.StatusNoContent, "")
+	eu, _ := e.realms.Get("EU")
+	ten, err := eu.Store.GetTenant(context.Background(), "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := &authenticated{called: eu, home: eu, tenant: ten}
+	// The commit lands after authentication.
+	if _, err := eu.Store.UpdateTenant(context.Background(), "c1", func(tn *realmhook.Tenant) error {
+		tn.State, tn.MovedTo = realmhook.TenantMoved, "US"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, werr := eu.Store.PutProperty(context.Background(), "c1", "k", []byte(`1`))
+	if realmhook.ErrorCode(werr) != realmhook.ENOTFOUND {
+		t.Fatalf("store write after the move: %v, want ENOTFOUND", werr)
+	}
+	srv := &Server{opts: Options{Realms: e.realms}, metrics: NewMetrics()}
+	req := httptest.NewRequest("PUT", e.base("EU")+"/api/v1/properties/k", nil)
+	got := srv.movedSince(req, auth, werr)
+	if realmhook.ErrorCode(got) != realmhook.EMISDIRECTED {
+		t.Fatalf("movedSince = %v, want misdirected", got)
+	}
+	if body := errorBody(got); body["expectedRealm"] != "US" || body["correctBaseUrl"] != e.base("US") {
+		t.Fatalf("421 body %v", body)
+	}
+	// A plain missing property stays a 404.
+	notFound := realmhook.Errorf(realmhook.ENOTFOUND, "property not found")
+	other, _ := e.realms.Get("US")
+	mustReply(t, e.install("US", "c2", "s", "installed"), http.StatusNoContent, "")
+	t2, _ := other.Store.GetTenant(context.Background(), "c2")
+	if got := srv.movedSince(req, &authenticated{called: other, home: other, tenant: t2}, notFound); got != notFound {
+		t.Fatalf("movedSince of a missing property = %v", got)
+	}
+}
