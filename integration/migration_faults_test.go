@@ -66,6 +66,27 @@ func TestMigration_RollbackRestores(t *testing.T) {
 	})
 }
 
+// slowCopy makes copies small-batched enough to be caught in flight.
+const slowCopy = notesTable + "migration:\n  batchRows: 200\n  checkpointRows: 2000\n  leaseTTL: 2s\n"
+
+// mustCopyUnderWay installs a tenant with rows notes in EU on s, starts its
+// migration to US as the host would, and returns once a fifth of the rows are
+// copied, with the source's stats to compare the finished copy against.
+func mustCopyUnderWay(t *testing.T, s *server, ks *keyServer, dbs realmDBs, rows int) (*hostMigration, tenant, noteStats) {
+	t.Helper()
+	ten := newTenant(t)
+	mustInstall(t, s, ks, ten, "EU")
+	dbs["EU"].mustInsertNotes(t, ten.ClientKey, rows)
+	before := dbs["EU"].mustNoteStats(t, ten.ClientKey)
+	m := newHostMigration(t, s, ten, "EU", "US", time.Hour)
+	m.mustHook("schedule")
+	m.mustHook("start")
+	waitFor(t, 120*time.Second, "a fifth of the rows copied", func() bool {
+		return m.status()["progress"].(map[string]any)["rowsCopied"].(float64) > float64(rows)/5
+	})
+	return m, ten, before
+}
+
 // TestMigration_KillMidCopyResumes kills the server with SIGKILL in the middle
 // of a 200k-row copy; after a restart the copy resumes from its checkpoint and
 // ends ready-to-commit with nothing lost or duplicated.
@@ -73,21 +94,9 @@ func TestMigration_KillMidCopyResumes(t *testing.T) {
 	forEachLayout(t, []layout{allSQLite, allPostgres}, func(t *testing.T, l layout) {
 		ks := mustKeyServer(t)
 		dbs := mustRealmDBs(t, l)
-		s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: dbs.databases(),
-			Extra: notesTable + "migration:\n  batchRows: 200\n  checkpointRows: 2000\n  leaseTTL: 2s\n"})
-		ten := newTenant(t)
-		mustInstall(t, s, ks, ten, "EU")
+		s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: dbs.databases(), Extra: slowCopy})
 		const rows = 200000
-		dbs["EU"].mustInsertNotes(t, ten.ClientKey, rows)
-		before := dbs["EU"].mustNoteStats(t, ten.ClientKey)
-
-		m := newHostMigration(t, s, ten, "EU", "US", time.Hour)
-		m.mustHook("schedule")
-		m.mustHook("start")
-		waitFor(t, 120*time.Second, "a fifth of the rows copied", func() bool {
-			st := m.status()
-			return st["progress"].(map[string]any)["rowsCopied"].(float64) > rows/5
-		})
+		m, ten, before := mustCopyUnderWay(t, s, ks, dbs, rows)
 		s.kill()
 		if got := dbs["US"].mustNoteStats(t, ten.ClientKey); got.Count == 0 || got.Count >= rows {
 			t.Fatalf("after the kill the target has %d rows; the kill was not mid-copy", got.Count)

@@ -16,27 +16,15 @@ import (
 func TestPostgres_ReplicaTakesOverKilledCopy(t *testing.T) {
 	ks := mustKeyServer(t)
 	dbs := mustRealmDBs(t, allPostgres)
-	cfg := serverConfig{KeysURL: ks.URL, Databases: dbs.databases(),
-		Extra: notesTable + "migration:\n  batchRows: 200\n  checkpointRows: 2000\n  leaseTTL: 2s\n"}
+	cfg := serverConfig{KeysURL: ks.URL, Databases: dbs.databases(), Extra: slowCopy}
 	a := mustStartServer(t, cfg)
 	b := mustStartServer(t, cfg)
-	ten := newTenant(t)
-	mustInstall(t, a, ks, ten, "EU")
 	const rows = 150000
-	dbs["EU"].mustInsertNotes(t, ten.ClientKey, rows)
-	before := dbs["EU"].mustNoteStats(t, ten.ClientKey)
-
 	// The host reaches a replica through a load balancer: any replica may get
-	// any hook. Start lands on a, status is polled on b.
-	onA := newHostMigration(t, a, ten, "EU", "US", time.Hour)
-	onA.mustHook("schedule")
-	onA.mustHook("start")
+	// any hook. Start lands on a; once a is gone, b answers.
+	onA, ten, before := mustCopyUnderWay(t, a, ks, dbs, rows)
 	onB := *onA
 	onB.s = b
-	waitFor(t, 120*time.Second, "a fifth of the rows copied", func() bool {
-		st := onB.status()
-		return st["progress"].(map[string]any)["rowsCopied"].(float64) > rows/5
-	})
 	a.kill()
 	if got := dbs["US"].mustNoteStats(t, ten.ClientKey); got.Count >= rows {
 		t.Fatalf("the copy had finished before the kill (%d rows)", got.Count)
@@ -58,21 +46,8 @@ func TestPostgres_ReplicaTakesOverKilledCopy(t *testing.T) {
 func TestPostgres_RestartMidCopy(t *testing.T) {
 	ks := mustKeyServer(t)
 	dbs := mustRealmDBs(t, allPostgres)
-	s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: dbs.databases(),
-		Extra: notesTable + "migration:\n  batchRows: 200\n  checkpointRows: 2000\n  leaseTTL: 2s\n"})
-	ten := newTenant(t)
-	mustInstall(t, s, ks, ten, "EU")
-	const rows = 150000
-	dbs["EU"].mustInsertNotes(t, ten.ClientKey, rows)
-	before := dbs["EU"].mustNoteStats(t, ten.ClientKey)
-
-	m := newHostMigration(t, s, ten, "EU", "US", time.Hour)
-	m.mustHook("schedule")
-	m.mustHook("start")
-	waitFor(t, 120*time.Second, "a fifth of the rows copied", func() bool {
-		st := m.status()
-		return st["progress"].(map[string]any)["rowsCopied"].(float64) > rows/5
-	})
+	s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: dbs.databases(), Extra: slowCopy})
+	m, ten, before := mustCopyUnderWay(t, s, ks, dbs, 150000)
 	pgtest.Restart(t)
 
 	var st map[string]any
