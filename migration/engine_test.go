@@ -813,6 +813,11 @@ func TestHalfDoneCommitActsOnSourceRecord(t *testing.T) {
 			s := e.service(e.cfg, nil)
 			tn := e.mustTenant("EU", "ck", 3, 3)
 			m := mustMigrate(t, s, "EU", tn, e.req("m1", "US"))
+			// The copy job may still be winding down, and a job that sees
+			// committing finishes it: stop it, and answer the hooks from a
+			// fresh replica that has no job running.
+			s.Close()
+			s = e.service(e.cfg, nil)
 			if err := s.transition(ctx, e.stores["EU"], m, realmhook.MigrationCommitting, "test: commit recorded", nil); err != nil {
 				t.Fatal(err)
 			}
