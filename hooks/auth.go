@@ -36,9 +36,10 @@ type authenticated struct {
 	tenant *realmhook.Tenant
 }
 
-// calledRealm resolves the realm a request was addressed to.
+// calledRealm is the realm a request was addressed to, as instrument
+// resolved it.
 func (s *Server) calledRealm(r *http.Request) (*realms.Realm, error) {
-	realm, ok := s.opts.Realms.Match(r)
+	realm, ok := r.Context().Value(calledRealmKey).(*realms.Realm)
 	if !ok {
 		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "no realm served at %s%s", r.Host, r.URL.Path)
 	}

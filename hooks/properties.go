@@ -28,7 +28,7 @@ type tenantHandle func(w http.ResponseWriter, r *http.Request, ps httprouter.Par
 // the realm called. Every answer names the realm in X-Realm.
 func (s *Server) tenantAPI(h tenantHandle) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
-		if called, ok := s.opts.Realms.Match(r); ok {
+		if called, err := s.calledRealm(r); err == nil {
 			w.Header().Set("X-Realm", called.Key)
 		}
 		auth, err := s.authenticateHS256(r, pinnedRealm, true)

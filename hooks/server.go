@@ -56,6 +56,7 @@ type ctxKey int
 const (
 	requestIDKey ctxKey = iota
 	tenantAttrKey
+	calledRealmKey
 )
 
 // New builds the routes for every served realm.
@@ -163,15 +164,18 @@ func (s *Server) instrument(route string, h httprouter.Handle) httprouter.Handle
 		ta := &tenantAttr{}
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		ctx = context.WithValue(ctx, tenantAttrKey, ta)
+		// The realm a request was addressed to is resolved once, here; the
+		// handlers, the metrics and the access log all use this answer.
+		realmLabel := "-"
+		if realm, ok := s.opts.Realms.Match(r); ok {
+			ctx = context.WithValue(ctx, calledRealmKey, realm)
+			realmLabel = realm.Key
+		}
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
 		h(rec, r, ps)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
-		}
-		realmLabel := "-"
-		if realm, ok := s.opts.Realms.Match(r); ok {
-			realmLabel = realm.Key
 		}
 		s.metrics.requests.WithLabelValues(realmLabel, route, fmt.Sprint(rec.status)).Inc()
 		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())

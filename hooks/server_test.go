@@ -219,14 +219,6 @@ func TestServer_FrozenTenantRefusesLifecycleChanges(t *testing.T) {
 	mustReply(t, e.call("EU", "c1", "s", "GET", "/api/v1/properties?limit=5", nil), http.StatusOK, "")
 }
 
-// hangingKeys never answers until the caller gives up, like a key server that hangs.
-type hangingKeys struct{}
-
-func (hangingKeys) PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
 func TestServer_KeyServerFailuresAre401(t *testing.T) {
 	t.Run("Hangs", func(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))

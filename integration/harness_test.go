@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
@@ -369,14 +368,4 @@ func waitFor(t testing.TB, timeout time.Duration, what string, fn func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// scanLines returns the lines of s.
-func scanLines(s string) []string {
-	var out []string
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		out = append(out, sc.Text())
-	}
-	return out
 }

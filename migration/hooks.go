@@ -137,7 +137,7 @@ func sameSchedule(m *realmhook.Migration, req Request) (*realmhook.Migration, er
 func (s *Service) checkCapacity(ctx context.Context, tenant *realmhook.Tenant, id string) error {
 	running := 0
 	for realm, st := range s.served {
-		ms, err := st.ListMigrations(ctx, append(activeStates, realmhook.MigrationFailed)...)
+		ms, err := st.ListMigrations(ctx, holdingStates...)
 		if err != nil {
 			return fmt.Errorf("count migrations in %s: %w", realm, err)
 		}

@@ -69,6 +69,10 @@ var activeStates = []realmhook.MigrationState{
 	realmhook.MigrationRollingBack,
 }
 
+// holdingStates are what a schedule must look at: the active states, and
+// failed, since a failed migration holds its tenant until its rollback.
+var holdingStates = append(append([]realmhook.MigrationState(nil), activeStates...), realmhook.MigrationFailed)
+
 // checkTransition returns an ECONFLICT error unless a migration in state from
 // may move to state to.
 func checkTransition(from, to realmhook.MigrationState) error {

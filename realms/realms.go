@@ -50,8 +50,9 @@ func (r *Realm) BasePath() string { return r.basePath }
 
 // Registry is every configured realm.
 type Registry struct {
-	byKey map[string]*Realm
-	all   []*Realm
+	byKey  map[string]*Realm
+	all    []*Realm
+	served []*Realm // computed once: every request asks
 }
 
 // NewRegistry builds a registry; keys must be unique.
@@ -71,6 +72,11 @@ func NewRegistry(list ...*Realm) (*Registry, error) {
 		}
 		return g.all[i].Key < g.all[j].Key
 	})
+	for _, r := range g.all {
+		if r.Served() {
+			g.served = append(g.served, r)
+		}
+	}
 	return g, nil
 }
 
@@ -84,15 +90,7 @@ func (g *Registry) Get(key string) (*Realm, bool) {
 func (g *Registry) All() []*Realm { return g.all }
 
 // Served returns the realms this process serves, global first.
-func (g *Registry) Served() []*Realm {
-	var out []*Realm
-	for _, r := range g.all {
-		if r.Served() {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+func (g *Registry) Served() []*Realm { return g.served }
 
 // BaseURLs returns every published base URL (the audiences a signed install
 // may name).

@@ -203,15 +203,6 @@ func connectionLost(err error) bool {
 		errors.As(err, &netErr) || errors.Is(err, net.ErrClosed)
 }
 
-// pgCode returns the SQLSTATE of a server error in err's chain, or "".
-func pgCode(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code
-	}
-	return ""
-}
-
 // checkText refuses what a PostgreSQL TEXT value cannot hold (NUL bytes,
 // invalid UTF-8), and an empty value unless allowed, as EINVALID naming what.
 func checkText(what, v string, allowEmpty bool) error {
