@@ -16,7 +16,9 @@ build:
 ## test: vet, gofmt, and every test (unit, store conformance on SQLite and PostgreSQL, end-to-end) with the race detector
 test: vet fmt
 	@$(GO) test -count=1 -v -run '^TestSource$$' ./integration/pgtest | grep -E 'pgtest:|comes from' || true
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	@summary=$$(mktemp); \
+	REALMHOOK_SUITE_SUMMARY=$$summary $(GO) test -race -count=1 -timeout 20m $(PKGS); rc=$$?; \
+	if [ -s $$summary ]; then echo "== suite summary =="; sort $$summary; fi; rm -f $$summary; exit $$rc
 
 vet:
 	$(GO) vet $(PKGS)
