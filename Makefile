@@ -1,17 +1,31 @@
-# CI runs `make test` (from .ci/run); `make check` is what a reviewer runs before merging.
+# CI runs `make lint test` (from .ci/run); `make check` is what a reviewer runs before merging.
+# `make help` lists the targets: every target documented by a `## name: …` line.
 GO ?= go
 PKGS := ./...
+BIN := $(CURDIR)/bin
 
-.PHONY: run build test vet fmt check bench-copy bench-copy-pg
+# The version both binaries print (`--version`); without make they say (devel).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X main.version=$(VERSION)
 
-## run: serve the embedded shape (realms global, US, EU on SQLite under ./data) at http://localhost:8080
-## (INSTALL_KEYS=URL trusts another signed-install key server, e.g. `realmctl host keys`)
+# staticcheck is pinned: a new release may add checks, and CI must not change under us.
+# 2026.2.x is the first release line that knows Go 1.26.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
+
+.PHONY: help run build test vet fmt lint clean reset check bench-copy bench-copy-pg
+
+## help: list the targets
+help:
+	@awk 'sub(/^## /, "") { split($$0, p, ": "); n = p[1]; sub(/^[^:]*: /, ""); printf "  %-14s %s\n", n, $$0 }' $(MAKEFILE_LIST)
+
+## run: serve the embedded shape (realms global, US, EU on SQLite under ./data) at http://localhost:8080 (INSTALL_KEYS=URL trusts another signed-install key server, e.g. `realmctl host keys`)
 run:
-	$(GO) run ./cmd/realmhook serve $(if $(INSTALL_KEYS),--install-keys $(INSTALL_KEYS))
+	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/realmhook serve $(if $(INSTALL_KEYS),--install-keys $(INSTALL_KEYS))
 
-## build: build realmhook and realmctl into ./bin
+## build: build realmhook and realmctl into ./bin, stamped with VERSION
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## test: vet, gofmt, and every test (unit, store conformance on SQLite and PostgreSQL, end-to-end) with the race detector
 test: vet fmt
@@ -20,24 +34,45 @@ test: vet fmt
 	REALMHOOK_SUITE_SUMMARY=$$summary $(GO) test -race -count=1 -timeout 20m $(PKGS); rc=$$?; \
 	if [ -s $$summary ]; then echo "== suite summary =="; sort $$summary; fi; rm -f $$summary; exit $$rc
 
+## vet: go vet
 vet:
 	$(GO) vet $(PKGS)
 
+## fmt: fail if a file needs gofmt
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '^gen/' || true); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-check: test
+## lint: go vet, gofmt and staticcheck (installed into ./bin from the Go module proxy at a pinned version)
+lint: vet fmt $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
 
-## bench-copy: copy a 100k- and a 1M-row tenant SQLite→SQLite with the migration engine; prints rows/s, verification share, peak RSS and the ratio to the sqlite3 shell (BENCHFLAGS=-rows 100000 … to change)
+$(STATICCHECK):
+	@mkdir -p $(BIN)
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(BIN)/staticcheck $@
+
+## clean: remove ./bin and test leftovers
+clean:
+	rm -rf bin *.prof *.test
+
+## reset: forget the quickstart's tenants: delete the embedded shape's ./data and realmctl host's realmctl-host.json
+reset:
+	rm -rf data realmctl-host.json
+
+## check: lint and test, what a reviewer runs before merging
+check: lint test
+
+## bench-copy: copy a 100k- and a 1M-row tenant SQLite→SQLite with the migration engine; prints rows/s, verification share, peak RSS and the ratio to the sqlite3 shell (BENCHFLAGS=-rows 100000 … to change). Needs the sqlite3 shell (Debian: apt-get install sqlite3)
 bench-copy:
-	@command -v sqlite3 >/dev/null || (apt-get update && apt-get install -y sqlite3)
+	@command -v sqlite3 >/dev/null || { echo "bench-copy needs the sqlite3 shell on PATH (Debian: apt-get install sqlite3)"; exit 1; }
 	$(GO) build -o bin/copybench ./bench/copybench
 	./bin/copybench -backend sqlite $(BENCHFLAGS)
 
-## bench-copy-pg: the same PostgreSQL→PostgreSQL (fsync on) against psql's binary COPY; uses REALMHOOK_BENCH_POSTGRES or starts a throwaway cluster
+## bench-copy-pg: the same PostgreSQL→PostgreSQL (fsync on) against psql's binary COPY; uses REALMHOOK_BENCH_POSTGRES or starts a throwaway cluster. Needs psql, and initdb/pg_ctl unless REALMHOOK_BENCH_POSTGRES is set (Debian: apt-get install postgresql)
 bench-copy-pg:
-	@command -v psql >/dev/null && { [ -n "$$REALMHOOK_BENCH_POSTGRES" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || \
-		(apt-get update && apt-get install -y postgresql)
+	@command -v psql >/dev/null || { echo "bench-copy-pg needs psql on PATH (Debian: apt-get install postgresql)"; exit 1; }
+	@[ -n "$$REALMHOOK_BENCH_POSTGRES" ] || command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ echo "bench-copy-pg needs REALMHOOK_BENCH_POSTGRES (a server URL) or the initdb/pg_ctl binaries (Debian: apt-get install postgresql)"; exit 1; }
 	$(GO) build -o bin/copybench ./bench/copybench
 	./bin/copybench -backend postgres $(BENCHFLAGS)

@@ -166,7 +166,7 @@ func Restart(t testing.TB) {
 func mustServer(t testing.TB) *server {
 	t.Helper()
 	startOnce.Do(func() {
-		shared, startErr, noSource = start()
+		shared, noSource, startErr = start()
 		if shared != nil {
 			fmt.Fprintf(os.Stderr, "pgtest: using %s (postgres %s)\n", describe(shared), shared.version)
 		}
@@ -193,36 +193,36 @@ func describe(s *server) string {
 	}
 }
 
-// start picks a source. It returns the server, or an error when a source was
-// chosen but failed, or the reasons no source was found.
-func start() (*server, error, string) {
+// start picks a source. It returns the server, or the reasons no source was
+// found, or an error when a source was chosen but failed.
+func start() (*server, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	if u := os.Getenv(EnvURL); u != "" {
 		s, err := fromEnv(ctx, u)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", EnvURL, err), ""
+			return nil, "", fmt.Errorf("%s: %w", EnvURL, err)
 		}
-		return s, nil, ""
+		return s, "", nil
 	}
 
 	var reasons []string
 	s, err := fromDocker(ctx)
 	if err == nil {
-		return s, nil, ""
+		return s, "", nil
 	}
 	reasons = append(reasons, "docker: "+err.Error())
 
 	s, err = fromInitdb(ctx)
 	if err == nil {
-		return s, nil, ""
+		return s, "", nil
 	}
 	if !errors.Is(err, errNoBinaries) {
-		return nil, fmt.Errorf("initdb cluster: %w", err), ""
+		return nil, "", fmt.Errorf("initdb cluster: %w", err)
 	}
 	reasons = append(reasons, err.Error())
-	return nil, nil, strings.Join(reasons, "; ") + "; set " + EnvURL + " to use a server"
+	return nil, strings.Join(reasons, "; ") + "; set " + EnvURL + " to use a server", nil
 }
 
 func fromEnv(ctx context.Context, u string) (*server, error) {
