@@ -12,6 +12,3 @@ import (
 //
 //go:embed atlassian-connect.json
 var DescriptorTemplate []byte
-
-// GlobalRealm is the realm behind the descriptor's own baseUrl.
-const GlobalRealm = "global"

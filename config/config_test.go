@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/migration"
 )
 
 // env is a fake environment for parse.
@@ -69,11 +70,11 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 		{"jwt.leeway", cfg.JWT.Leeway, DefaultJWTLeeway},
 		{"migration.enabled", cfg.MigrationEnabled(), true},
 		{"migration.maxConcurrent", cfg.Migration.MaxConcurrent, DefaultMaxConcurrent},
-		{"migration.batchRows", cfg.Migration.BatchRows, DefaultBatchRows},
-		{"migration.checkpointRows", cfg.Migration.CheckpointRows, DefaultCheckpointRows},
-		{"migration.purgeAfter", cfg.Migration.PurgeAfter, DefaultPurgeAfter},
-		{"migration.leaseTTL", cfg.Migration.LeaseTTL, DefaultLeaseTTL},
-		{"migration.sweepInterval", cfg.Migration.SweepInterval, DefaultSweepInterval},
+		{"migration.batchRows", cfg.Migration.BatchRows, migration.DefaultBatchRows},
+		{"migration.checkpointRows", cfg.Migration.CheckpointRows, migration.DefaultCheckpointRows},
+		{"migration.purgeAfter", cfg.Migration.PurgeAfter, migration.DefaultPurgeAfter},
+		{"migration.leaseTTL", cfg.Migration.LeaseTTL, migration.DefaultLeaseTTL},
+		{"migration.sweepInterval", cfg.Migration.SweepInterval, migration.DefaultSweepInterval},
 		{"log.level", cfg.Log.Level, DefaultLogLevel},
 		{"log.format", cfg.Log.Format, DefaultLogFormat},
 		{"realms.global.database", cfg.Realms["global"].Database, "sqlite:" + DefaultDataDir + "/global.db"},
@@ -84,6 +85,22 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 				t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 			}
 		})
+	}
+}
+
+// TestLoad_MigrationDefaultsAreTheEngines: the binary (config) and a Go
+// caller of migration.New get one set of defaults, the ones the README shows.
+func TestLoad_MigrationDefaultsAreTheEngines(t *testing.T) {
+	m := mustParse(t, minimalYAML, nil).Migration
+	got := [...]any{m.BatchRows, m.CheckpointRows, m.PurgeAfter, m.LeaseTTL, m.SweepInterval}
+	engine := [...]any{migration.DefaultBatchRows, migration.DefaultCheckpointRows, migration.DefaultPurgeAfter,
+		migration.DefaultLeaseTTL, migration.DefaultSweepInterval}
+	if got != engine {
+		t.Errorf("config defaults %v, migration.New's %v", got, engine)
+	}
+	readme := [...]any{5000, 50000, 168 * time.Hour, 30 * time.Second, time.Minute}
+	if got != readme {
+		t.Errorf("config defaults %v, README's table %v", got, readme)
 	}
 }
 

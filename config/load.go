@@ -15,9 +15,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/migration"
 )
 
 // Defaults applied to every loaded config where a value is zero or missing.
+// The migration engine's tuning defaults are package migration's (Default*),
+// so that a Go caller of migration.New gets the same ones.
 const (
 	DefaultListen          = "127.0.0.1:8080"
 	DefaultDataDir         = "./data"
@@ -26,11 +29,6 @@ const (
 	DefaultInstallMaxBytes = 64 << 10
 	DefaultJWTLeeway       = 30 * time.Second
 	DefaultMaxConcurrent   = 10
-	DefaultBatchRows       = 5000
-	DefaultCheckpointRows  = 50000
-	DefaultPurgeAfter      = 168 * time.Hour
-	DefaultLeaseTTL        = 30 * time.Second
-	DefaultSweepInterval   = time.Minute
 	DefaultLogLevel        = "info"
 	DefaultLogFormat       = "json"
 )
@@ -123,11 +121,11 @@ func (c *Config) applyDefaults() {
 		m.Enabled = &enabled
 	}
 	setInt(&m.MaxConcurrent, DefaultMaxConcurrent)
-	setInt(&m.BatchRows, DefaultBatchRows)
-	setInt(&m.CheckpointRows, DefaultCheckpointRows)
-	setDuration(&m.PurgeAfter, DefaultPurgeAfter)
-	setDuration(&m.LeaseTTL, DefaultLeaseTTL)
-	setDuration(&m.SweepInterval, DefaultSweepInterval)
+	setInt(&m.BatchRows, migration.DefaultBatchRows)
+	setInt(&m.CheckpointRows, migration.DefaultCheckpointRows)
+	setDuration(&m.PurgeAfter, migration.DefaultPurgeAfter)
+	setDuration(&m.LeaseTTL, migration.DefaultLeaseTTL)
+	setDuration(&m.SweepInterval, migration.DefaultSweepInterval)
 
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)

@@ -13,7 +13,6 @@ import (
 )
 
 var (
-	realmKeyPattern   = regexp.MustCompile(`^[A-Z]{2,8}$`)
 	identifierPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
@@ -97,8 +96,8 @@ func (c *Config) validateRealms() error {
 	for _, key := range realmOrder(c.Realms) {
 		r := c.Realms[key]
 		p := "realms." + key
-		if key != realmhook.GlobalRealm && !realmKeyPattern.MatchString(key) {
-			return invalidf(p, `realm key must be "global" or 2 to 8 upper-case letters (e.g. EU, US, GB)`)
+		if !realmhook.IsRealmKey(key) {
+			return invalidf(p, "realm key must be %s", realmhook.RealmKeyRule)
 		}
 		if err := checkHTTPURL(p+".baseUrl", r.BaseURL); err != nil {
 			return err

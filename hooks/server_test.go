@@ -256,6 +256,12 @@ func TestServer_MigrationHookBodies(t *testing.T) {
 		{"BadTime", `{"migrationId":"m","startTime":"yesterday","endTime":"2099-01-01T00:00:00Z","location":"US"}`, 400, "E9999"},
 		{"NoLocation", `{"migrationId":"m",` + window + `}`, 400, "E9999"},
 		{"UnknownRealm", `{"migrationId":"m",` + window + `,"location":"ZZ"}`, 400, "E0002"},
+		{"NoStartTime", `{"migrationId":"m","endTime":"2099-01-01T00:00:00Z","location":"US"}`, 400, "E9999"},
+		{"BlankMigrationID", `{"migrationId":"  ",` + window + `,"location":"US"}`, 400, "E9999"},
+		{"MigrationIDTooLong", `{"migrationId":"` + strings.Repeat("m", 256) + `",` + window + `,"location":"US"}`, 400, "E9999"},
+		// Config refuses realm key "eu"; so must the hooks (E9999, a bad
+		// request), not answer it as a realm we merely do not serve (E0002).
+		{"LowerCaseLocation", `{"migrationId":"m",` + window + `,"location":"eu"}`, 400, "E9999"},
 		{"NumericID", `{"migrationId":42,` + window + `,"location":"US"}`, 200, ""},
 	}
 	for _, tc := range tests {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/realmhook/realmhook"
@@ -20,30 +19,31 @@ type Request struct {
 	EndTime   time.Time
 }
 
-// maxMigrationIDBytes bounds the id the host sends; it ends up in lease names.
-const maxMigrationIDBytes = 255
+// MaxIDBytes bounds the migrationId the host sends; it ends up in lease names.
+const MaxIDBytes = 255
 
-// realmKeyPattern is what a realm key looks like ("EU", "global").
-var realmKeyPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
-
-func checkID(id string) error {
+// CheckID refuses an empty or over-long migrationId (EINVALID). Every hook's
+// id passes through it, whichever way it came (body or query).
+func CheckID(id string) error {
 	switch {
 	case id == "":
 		return realmhook.Errorf(realmhook.EINVALID, "migrationId is required")
-	case len(id) > maxMigrationIDBytes:
-		return realmhook.Errorf(realmhook.EINVALID, "migrationId is longer than %d bytes", maxMigrationIDBytes)
+	case len(id) > MaxIDBytes:
+		return realmhook.Errorf(realmhook.EINVALID, "migrationId is longer than %d bytes", MaxIDBytes)
 	}
 	return nil
 }
 
+// checkScheduleRequest is the one check of a /schedule or /start body's
+// fields; the HTTP layer only parses them.
 func checkScheduleRequest(tenant *realmhook.Tenant, req Request) error {
 	switch {
 	case tenant == nil || tenant.ClientKey == "":
 		return realmhook.Errorf(realmhook.EINVALID, "tenant is required")
 	case req.Location == "":
 		return realmhook.Errorf(realmhook.EINVALID, "location is required")
-	case !realmKeyPattern.MatchString(req.Location):
-		return realmhook.Errorf(realmhook.EINVALID, "location %q is not a realm key", req.Location)
+	case !realmhook.IsRealmKey(req.Location):
+		return realmhook.Errorf(realmhook.EINVALID, "location %q is not a realm key: want %s", req.Location, realmhook.RealmKeyRule)
 	case req.StartTime.IsZero():
 		return realmhook.Errorf(realmhook.EINVALID, "startTime is required")
 	case req.EndTime.IsZero():
@@ -52,7 +52,7 @@ func checkScheduleRequest(tenant *realmhook.Tenant, req Request) error {
 		return realmhook.Errorf(realmhook.EINVALID, "endTime %s is not after startTime %s",
 			req.EndTime.UTC().Format(time.RFC3339), req.StartTime.UTC().Format(time.RFC3339))
 	}
-	return checkID(req.MigrationID)
+	return CheckID(req.MigrationID)
 }
 
 // servedStore returns the store of a realm this process serves.
@@ -164,10 +164,8 @@ func (s *Service) checkCapacity(ctx context.Context, tenant *realmhook.Tenant, i
 // Start freezes the tenant's writes and starts copying in the background; it
 // answers at once. Repeating it while the migration runs returns it.
 func (s *Service) Start(ctx context.Context, realm string, tenant *realmhook.Tenant, req Request) (*realmhook.Migration, error) {
-	if tenant == nil || tenant.ClientKey == "" {
-		return nil, realmhook.Errorf(realmhook.EINVALID, "tenant is required")
-	}
-	if err := checkID(req.MigrationID); err != nil {
+	// The host sends /start the body of /schedule; it is checked the same way.
+	if err := checkScheduleRequest(tenant, req); err != nil {
 		return nil, err
 	}
 	st, err := s.servedStore(realm)
@@ -181,7 +179,7 @@ func (s *Service) Start(ctx context.Context, realm string, tenant *realmhook.Ten
 		} else if err != nil {
 			return nil, fmt.Errorf("start %s: %w", req.MigrationID, err)
 		}
-		if req.Location != "" && req.Location != m.TargetRealm {
+		if req.Location != m.TargetRealm {
 			return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther,
 				"migration %q is scheduled to %s, not %s", m.ID, m.TargetRealm, req.Location)
 		}

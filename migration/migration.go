@@ -31,26 +31,30 @@ type Config struct {
 	// (default 50000), each interval's batches written to the target in one
 	// transaction; a crash re-copies at most this many per table.
 	CheckpointRows int
-	// PurgeAfter is how long a moved tenant's source copy is kept (default 30
-	// days: a re-install within 30 days lands the tenant back in its realm).
+	// PurgeAfter is how long a moved tenant's source copy is kept (default
+	// DefaultPurgeAfter).
 	PurgeAfter time.Duration
 	// LeaseTTL is how long a replica's claim on a job lasts unrenewed (default
 	// 30s). Other replicas look for abandoned jobs every LeaseTTL/2.
 	LeaseTTL time.Duration
-	// SweepInterval is how often the purge sweeper runs (default 1h).
+	// SweepInterval is how often the purge sweeper runs (default
+	// DefaultSweepInterval).
 	SweepInterval time.Duration
 	// Tables are the app's tenant-scoped tables, copied after
 	// store.PropertiesTable in this order.
 	Tables []store.Table
 }
 
-// Defaults for zero Config values.
+// Defaults for zero Config values. They are the one definition: package
+// config applies the same constants to the YAML file, so the binary and a Go
+// caller of New get the same engine.
 const (
 	DefaultBatchRows      = 5000
 	DefaultCheckpointRows = 50000
-	DefaultPurgeAfter     = 30 * 24 * time.Hour
-	DefaultLeaseTTL       = 30 * time.Second
-	DefaultSweepInterval  = time.Hour
+	// DefaultPurgeAfter keeps a moved tenant's source copy for a week.
+	DefaultPurgeAfter    = 168 * time.Hour
+	DefaultLeaseTTL      = 30 * time.Second
+	DefaultSweepInterval = time.Minute
 )
 
 // Options are the engine's collaborators.
@@ -235,8 +239,8 @@ func (s *Service) Events(ctx context.Context, realm, clientKey, id string) ([]re
 // find returns a migration and the key of the realm whose store holds it,
 // looking in realm's store first and then in every served store.
 func (s *Service) find(ctx context.Context, realm, clientKey, id string) (*realmhook.Migration, string, error) {
-	if id == "" {
-		return nil, "", hookError(realmhook.EINVALID, realmhook.ResponseOther, "migrationId is required")
+	if err := CheckID(id); err != nil {
+		return nil, "", err
 	}
 	order := []string{realm}
 	for k := range s.served {

@@ -225,3 +225,51 @@ func TestResponseCode(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckScheduleRequest: the engine checks a hook body's fields with the
+// one realm-key rule config uses, and the one migrationId limit.
+func TestCheckScheduleRequest(t *testing.T) {
+	tn := &realmhook.Tenant{ClientKey: "ck"}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ok := Request{MigrationID: "m1", Location: "FR", StartTime: start, EndTime: start.Add(time.Hour)}
+	with := func(change func(*Request)) Request { r := ok; change(&r); return r }
+	cases := []struct {
+		name string
+		req  Request
+		want string // a word of the message; "" for accepted
+	}{
+		{"OK", ok, ""},
+		{"Global", with(func(r *Request) { r.Location = realmhook.GlobalRealm }), ""},
+		{"IDAtLimit", with(func(r *Request) { r.MigrationID = strings.Repeat("i", MaxIDBytes) }), ""},
+		{"NoID", with(func(r *Request) { r.MigrationID = "" }), "migrationId is required"},
+		{"IDTooLong", with(func(r *Request) { r.MigrationID = strings.Repeat("i", MaxIDBytes+1) }), "longer than 255"},
+		{"NoLocation", with(func(r *Request) { r.Location = "" }), "location is required"},
+		{"LowerCaseLocation", with(func(r *Request) { r.Location = "eu" }), "not a realm key"},
+		{"LocationWithDash", with(func(r *Request) { r.Location = "us-east" }), "not a realm key"},
+		{"NoStart", with(func(r *Request) { r.StartTime = time.Time{} }), "startTime is required"},
+		{"NoEnd", with(func(r *Request) { r.EndTime = time.Time{} }), "endTime is required"},
+		{"EndBeforeStart", with(func(r *Request) { r.EndTime = start.Add(-time.Hour) }), "not after startTime"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkScheduleRequest(tn, tc.req)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (realmhook.ErrorCode(err) != realmhook.EINVALID || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want EINVALID saying %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestNew_ZeroConfigTakesDefaults: a Go caller that sets nothing gets the
+// Default* constants, the same ones package config applies.
+func TestNew_ZeroConfigTakesDefaults(t *testing.T) {
+	s := New(Config{}, nil, nil, Options{})
+	got := [...]any{s.cfg.BatchRows, s.cfg.CheckpointRows, s.cfg.PurgeAfter, s.cfg.LeaseTTL, s.cfg.SweepInterval}
+	want := [...]any{DefaultBatchRows, DefaultCheckpointRows, DefaultPurgeAfter, DefaultLeaseTTL, DefaultSweepInterval}
+	if got != want {
+		t.Fatalf("New(Config{}) took %v, want %v", got, want)
+	}
+}
