@@ -52,6 +52,12 @@ type RejectError struct {
 	Reason string // one of the Reason constants
 	Detail string // for a person; never the token
 	Err    error  // underlying cause, may be nil
+	// Verified is true when the token's signature verified with the key it
+	// was checked against. Only then may Reason and Detail be told to the
+	// caller: before that, the caller has proved nothing, and a reason that
+	// differs by tenant (wrong_algorithm for a tenant that exists, an unknown
+	// tenant for one that does not) would tell it which tenants exist.
+	Verified bool
 }
 
 func (e *RejectError) Error() string {
@@ -72,6 +78,13 @@ func (e *RejectError) Unwrap() []error {
 
 func reject(reason, format string, args ...any) *RejectError {
 	return &RejectError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
+}
+
+// verifiedReject is a rejection of a token whose signature verified.
+func verifiedReject(reason, format string, args ...any) *RejectError {
+	e := reject(reason, format, args...)
+	e.Verified = true
+	return e
 }
 
 // TokenFromRequest returns the token from "Authorization: JWT <token>" or from

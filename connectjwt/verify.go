@@ -1,6 +1,7 @@
 package connectjwt
 
 import (
+	"bytes"
 	"context"
 	"crypto/rsa"
 	"crypto/subtle"
@@ -90,7 +91,7 @@ func (v Verifier) VerifyHS256(token string, secret []byte, wantIssuer string, r 
 		return nil, err
 	}
 	if wantIssuer != "" && c.Issuer != wantIssuer {
-		return nil, reject(ReasonIssuer, "iss is %s, want %s", quoteShort(c.Issuer), quoteShort(wantIssuer))
+		return nil, verifiedReject(ReasonIssuer, "iss is %s, want %s", quoteShort(c.Issuer), quoteShort(wantIssuer))
 	}
 	if err := checkQSH(c.QSH, r, basePath, allowContextQSH); err != nil {
 		return nil, err
@@ -134,13 +135,16 @@ func (v Verifier) VerifyInstall(ctx context.Context, token string, keys KeySourc
 		return nil, err
 	}
 	if !audienceMatches(c.Audience, audiences) {
-		return nil, reject(ReasonAudience, "aud %s names none of the app's base URLs %s",
+		return nil, verifiedReject(ReasonAudience, "aud %s names none of the app's base URLs %s",
 			quoteShort(strings.Join(c.Audience, ", ")), strings.Join(audiences, ", "))
 	}
 	return c.public(), nil
 }
 
-// parse verifies signature and times with the one algorithm allowed.
+// parse verifies signature and times with the one algorithm allowed, then
+// holds the claims to the host's form: iat is required like exp, and every
+// NumericDate must be a JSON number (RFC 7519 §2), not a string of digits,
+// which the JWT library would otherwise read as one.
 func (v Verifier) parse(token, alg string, key any) (*connectClaims, error) {
 	now := v.now()
 	p := jwt.NewParser(
@@ -153,45 +157,76 @@ func (v Verifier) parse(token, alg string, key any) (*connectClaims, error) {
 	var c connectClaims
 	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key, nil })
 	if err == nil {
+		if err := checkClaimForms(token, &c); err != nil {
+			return nil, err
+		}
 		return &c, nil
 	}
-	// Claims are decoded before times are validated, so they can explain an error.
+	// The library verifies the signature before it validates the times, so a
+	// time error comes from a token signed with key: its reason may be told.
+	// Claims are decoded before times are validated, so they can explain it.
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return nil, &RejectError{Reason: ReasonMalformed, Detail: "token or its claims cannot be decoded", Err: err}
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return nil, &RejectError{Reason: ReasonSignature, Detail: "signature does not verify with the " + alg + " key", Err: err}
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return nil, &RejectError{Reason: ReasonMalformed, Detail: "token has no exp claim", Err: err}
+		return nil, &RejectError{Reason: ReasonMalformed, Detail: "token has no exp claim", Err: err, Verified: true}
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return nil, &RejectError{Reason: ReasonExpired, Detail: fmt.Sprintf("expired at %s; now %s, leeway %s",
-			formatTime(c.ExpiresAt), now.UTC().Format(time.RFC3339), v.Leeway), Err: err}
+			formatTime(c.ExpiresAt), now.UTC().Format(time.RFC3339), v.Leeway), Err: err, Verified: true}
 	case errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
 		return nil, &RejectError{Reason: ReasonNotYetValid, Detail: fmt.Sprintf("issued at %s, in the future; now %s, leeway %s",
-			formatTime(c.IssuedAt), now.UTC().Format(time.RFC3339), v.Leeway), Err: err}
+			formatTime(c.IssuedAt), now.UTC().Format(time.RFC3339), v.Leeway), Err: err, Verified: true}
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return nil, &RejectError{Reason: ReasonNotYetValid, Detail: fmt.Sprintf("not valid before %s; now %s, leeway %s",
-			formatTime(c.NotBefore), now.UTC().Format(time.RFC3339), v.Leeway), Err: err}
+			formatTime(c.NotBefore), now.UTC().Format(time.RFC3339), v.Leeway), Err: err, Verified: true}
 	default:
 		return nil, &RejectError{Reason: ReasonMalformed, Detail: "token cannot be verified", Err: err}
 	}
 }
 
+// checkClaimForms checks what the JWT library lets through in a verified
+// token: a missing iat, and NumericDates sent as JSON strings.
+func checkClaimForms(token string, c *connectClaims) error {
+	if c.IssuedAt == nil {
+		return verifiedReject(ReasonMalformed, "token has no iat claim")
+	}
+	_, payload, err := splitToken(token)
+	if err != nil {
+		return err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &raw); err != nil {
+		return &RejectError{Reason: ReasonMalformed, Detail: "payload is not a JSON object", Err: err, Verified: true}
+	}
+	for _, name := range []string{"exp", "iat", "nbf"} {
+		v, ok := raw[name]
+		if !ok {
+			continue
+		}
+		if v = bytes.TrimSpace(v); len(v) == 0 || !(v[0] == '-' || '0' <= v[0] && v[0] <= '9') {
+			return verifiedReject(ReasonMalformed, "%s must be a JSON number of seconds (a NumericDate), not %s", name, quoteShort(string(v)))
+		}
+	}
+	return nil
+}
+
 func checkQSH(got string, r *http.Request, basePath string, allowContextQSH bool) error {
 	switch {
 	case got == "":
-		return reject(ReasonQSH, "token has no qsh claim")
+		return verifiedReject(ReasonQSH, "token has no qsh claim")
 	case got == ContextQSH:
 		if allowContextQSH {
 			return nil
 		}
-		return reject(ReasonContextQSH, "a frontend token (qsh %q) cannot call this endpoint", ContextQSH)
+		return verifiedReject(ReasonContextQSH, "a frontend token (qsh %q) cannot call this endpoint", ContextQSH)
 	case r == nil || r.URL == nil:
-		return reject(ReasonQSH, "no request to check the qsh against")
+		return verifiedReject(ReasonQSH, "no request to check the qsh against")
 	}
 	canonical := CanonicalRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, basePath)
 	if subtle.ConstantTimeCompare([]byte(got), []byte(QSH(canonical))) != 1 {
-		return reject(ReasonQSH, "qsh was not computed for this request (canonical request %q)", canonical)
+		return verifiedReject(ReasonQSH, "qsh was not computed for this request (canonical request %q)", canonical)
 	}
 	return nil
 }

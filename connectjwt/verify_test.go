@@ -127,6 +127,13 @@ func TestVerifier_VerifyHS256(t *testing.T) {
 		{name: "NotBeforeInFuture", token: hs256(jwt.MapClaims{"nbf": testNow.Add(time.Minute).Unix()}), wantReason: ReasonNotYetValid},
 		{name: "NoExp", token: hs256(jwt.MapClaims{"exp": nil}), wantReason: ReasonMalformed},
 		{name: "ExpNotANumber", token: hs256(jwt.MapClaims{"exp": "tomorrow"}), wantReason: ReasonMalformed},
+		// The host always sends iat; a token without it is not one the host made.
+		{name: "NoIat", token: hs256(jwt.MapClaims{"iat": nil}), wantReason: ReasonMalformed},
+		// RFC 7519 NumericDate is a JSON number; a string holding digits is not one.
+		{name: "ExpNumericString", token: hs256(jwt.MapClaims{"exp": fmt.Sprint(testNow.Add(3 * time.Minute).Unix())}), wantReason: ReasonMalformed},
+		{name: "IatNumericString", token: hs256(jwt.MapClaims{"iat": fmt.Sprint(testNow.Unix())}), wantReason: ReasonMalformed},
+		{name: "NbfNumericString", token: hs256(jwt.MapClaims{"nbf": fmt.Sprint(testNow.Unix())}), wantReason: ReasonMalformed},
+		{name: "IatNull", token: tamperSigned(t, hs256(jwt.MapClaims{"iat": nil}), secret, `"iat":null`), wantReason: ReasonMalformed},
 		{name: "QSHForAnotherPath", token: hs256(jwt.MapClaims{"qsh": otherPathQSH}), wantReason: ReasonQSH},
 		{name: "QSHForAnotherQuery", token: hs256(nil), target: "https://app.example.com/realms/eu/dare-migration/start?a=1&b=3", wantReason: ReasonQSH},
 		{name: "QSHForAnotherMethod", token: hs256(jwt.MapClaims{"qsh": QSH(CanonicalRequest("GET", "/realms/eu/dare-migration/start", "a=1&b=2", basePath))}), wantReason: ReasonQSH},
@@ -185,6 +192,18 @@ func tamperPayload(t *testing.T, token, extra string) string {
 	forged := strings.Replace(string(payload), "{", "{"+extra+",", 1)
 	parts[1] = base64.RawURLEncoding.EncodeToString([]byte(forged))
 	return strings.Join(parts, ".")
+}
+
+// tamperSigned splices extra JSON into the token's payload and signs it again
+// with secret (HS256), so the claim set reaches the checks after the signature.
+func tamperSigned(t *testing.T, token string, secret []byte, extra string) string {
+	t.Helper()
+	parts := strings.Split(tamperPayload(t, token, extra), ".")
+	sig, err := jwt.SigningMethodHS256.Sign(parts[0]+"."+parts[1], secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // countingKeys is a KeySource over a fixed map that counts its calls.
@@ -248,6 +267,8 @@ func TestVerifier_VerifyInstall(t *testing.T) {
 		{name: "UnknownKid", token: rs256("unknown-key", nil), wantReason: ReasonKeyFetch, wantKeyLookup: true},
 		{name: "SignedByOtherKey", token: mustSign(t, jwt.SigningMethodRS256, otherKey(), map[string]any{"kid": kid}, base), wantReason: ReasonSignature, wantKeyLookup: true},
 		{name: "Expired", token: rs256(kid, jwt.MapClaims{"exp": testNow.Add(-time.Minute).Unix()}), wantReason: ReasonExpired, wantKeyLookup: true},
+		{name: "NoIat", token: rs256(kid, jwt.MapClaims{"iat": nil}), wantReason: ReasonMalformed, wantKeyLookup: true},
+		{name: "ExpNumericString", token: rs256(kid, jwt.MapClaims{"exp": fmt.Sprint(testNow.Add(time.Minute).Unix())}), wantReason: ReasonMalformed, wantKeyLookup: true},
 		{name: "QSHForAnotherPath", token: rs256(kid, jwt.MapClaims{"qsh": QSH("POST&/uninstalled&")}), wantReason: ReasonQSH, wantKeyLookup: true},
 		{name: "ContextQSHRefused", token: rs256(kid, jwt.MapClaims{"qsh": ContextQSH}), wantReason: ReasonContextQSH, wantKeyLookup: true},
 		{name: "Garbage", token: "x.y", wantReason: ReasonMalformed},

@@ -2,6 +2,7 @@ package hooks
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/realmhook/realmhook"
@@ -56,20 +57,20 @@ func (s *Server) authenticateHS256(r *http.Request, mode authMode, allowContextQ
 	}
 	token, err := connectjwt.TokenFromRequest(r)
 	if err != nil {
-		return nil, s.reject(err)
+		return nil, s.reject(r, err)
 	}
 	issuer, err := connectjwt.UnverifiedIssuer(token)
 	if err != nil {
-		return nil, s.reject(err)
+		return nil, s.reject(r, err)
 	}
 	if issuer == "" {
-		return nil, s.reject(&connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "token has no iss"})
+		return nil, s.reject(r, &connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "token has no iss"})
 	}
 
 	verify := func(t *realmhook.Tenant) error {
 		_, err := s.opts.Verifier.VerifyHS256(token, []byte(t.SharedSecret), issuer, r, called.BasePath(), allowContextQSH)
 		if err != nil {
-			return s.reject(err)
+			return s.reject(r, err)
 		}
 		return nil
 	}
@@ -118,23 +119,23 @@ func (s *Server) authenticateHS256(r *http.Request, mode authMode, allowContextQ
 	return nil, s.misdirected(called, home.Key, ht.ClientKey)
 }
 
-// reject turns a verification failure into a 401. The reason is told only
-// when it does not depend on whether the tenant exists: a bad signature reads
-// exactly like an unknown tenant.
-func (s *Server) reject(err error) error {
+// reject turns a verification failure into a 401. Until the token's
+// signature has verified with the tenant's key, every refusal reads the same,
+// byte for byte, as an unknown tenant's: the caller has proved nothing, and
+// any reason that differs by tenant would tell it which tenants exist. The
+// reason goes to the metrics and the log instead. Once the signature verified,
+// the caller holds the key and is told what was wrong.
+func (s *Server) reject(r *http.Request, err error) error {
 	var rej *connectjwt.RejectError
 	if !errors.As(err, &rej) {
 		return err
 	}
 	s.metrics.jwtRejections.WithLabelValues(rej.Reason).Inc()
+	s.log(r).Info("token refused", slog.String("reason", rej.Reason), slog.String("detail", rej.Detail),
+		slog.Bool("signature_verified", rej.Verified))
 	e := realmhook.Errorf(realmhook.EUNAUTHORIZED, unauthorizedMessage)
-	switch rej.Reason {
-	case connectjwt.ReasonSignature:
+	if !rej.Verified {
 		return e
-	case connectjwt.ReasonKeyFetch:
-		// The detail names the key server and its error: not for a caller
-		// who has proved nothing yet.
-		return e.With("reason", rej.Reason)
 	}
 	return e.With("reason", rej.Reason).With("detail", rej.Detail)
 }

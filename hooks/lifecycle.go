@@ -61,11 +61,11 @@ func (b *installBody) validate(appKey, eventType string) error {
 func (s *Server) verifyInstall(r *http.Request, called *realms.Realm, eventType string) (*installBody, error) {
 	token, err := connectjwt.TokenFromRequest(r)
 	if err != nil {
-		return nil, s.reject(err)
+		return nil, s.reject(r, err)
 	}
 	claims, err := s.opts.Verifier.VerifyInstall(r.Context(), token, s.opts.InstallKeys, r, called.BasePath(), s.opts.Realms.BaseURLs())
 	if err != nil {
-		return nil, s.reject(err)
+		return nil, s.reject(r, err)
 	}
 	var body installBody
 	if err := decodeJSON(r, &body); err != nil {
@@ -75,7 +75,7 @@ func (s *Server) verifyInstall(r *http.Request, called *realms.Realm, eventType 
 		return nil, err
 	}
 	if claims.Issuer != body.ClientKey {
-		return nil, s.reject(&connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "iss does not match the body's clientKey"})
+		return nil, s.reject(r, &connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "iss does not match the body's clientKey", Verified: true})
 	}
 	return &body, nil
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/migration"
@@ -227,8 +229,9 @@ func TestServer_KeyServerFailuresAre401(t *testing.T) {
 		start := time.Now()
 		r := e.install("EU", "c1", "s", "installed")
 		mustReply(t, r, http.StatusUnauthorized, realmhook.EUNAUTHORIZED)
-		if r.body["reason"] != connectjwt.ReasonKeyFetch {
-			t.Fatalf("reason %v", r.body["reason"])
+		// Nothing is verified yet, so the reason is not told.
+		if _, told := r.body["reason"]; told {
+			t.Fatalf("reason %v told before the signature verified", r.body["reason"])
 		}
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("install against a hanging key server took %s", d)
@@ -370,4 +373,91 @@ func TestServer_WriteRacingCommitIs421(t *testing.T) {
 	if got := srv.movedSince(req, &authenticated{called: other, home: other, tenant: t2}, notFound); got != notFound {
 		t.Fatalf("movedSince of a missing property = %v", got)
 	}
+}
+
+// sendRaw is send that keeps the body's bytes.
+func (e *env) sendRaw(method, url, token string, body []byte) (int, []byte) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "JWT "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+// Until a token's signature has verified with the tenant's secret, the caller
+// has proved nothing, so every refusal must read the same: otherwise the
+// reason tells whether the tenant named in iss exists.
+func TestServer_RefusalsBeforeVerificationReadTheSame(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("EU", "c1", "secret-1", "installed"), http.StatusNoContent, "")
+	url := e.base("EU") + "/api/v1/properties/k"
+	claims := func(iss string) jwtClaims {
+		now := time.Now()
+		return jwtClaims{"iss": iss, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+			"qsh": connectjwt.QSH(connectjwt.CanonicalRequest("GET", "/realms/eu/api/v1/properties/k", "", "/realms/eu"))}
+	}
+	var bodies = map[string][]byte{}
+	for _, iss := range []string{"c1", "nobody"} {
+		for name, tok := range map[string]string{
+			"none":       mustForge(t, "none", nil, claims(iss)),
+			"NONE":       mustForge(t, "NONE", nil, claims(iss)),
+			"HS512":      mustForge(t, "HS512", []byte("secret-1"), claims(iss)),
+			"RS256":      mustForge(t, "RS256", e.keys.key, claims(iss)),
+			"badsig":     mustForge(t, "HS256", []byte("guess"), claims(iss)),
+			"truncated":  mustForge(t, "HS256", []byte("guess"), claims(iss))[:40],
+			"onlyHeader": "eyJhbGciOiJIUzI1NiJ9",
+		} {
+			status, body := e.sendRaw("GET", url, tok, nil)
+			if status != http.StatusUnauthorized {
+				t.Fatalf("%s for iss %s: status %d, want 401: %s", name, iss, status, body)
+			}
+			bodies[iss+"/"+name] = body
+		}
+	}
+	want := bodies["nobody/none"]
+	for k, b := range bodies {
+		if !bytes.Equal(b, want) {
+			t.Errorf("%s answered %s; an unknown tenant gets %s", k, b, want)
+		}
+	}
+	// After verification the reason may be told: the caller holds the secret.
+	expired := claims("c1")
+	expired["exp"] = time.Now().Add(-time.Hour).Unix()
+	r := e.send("GET", url, mustForge(t, "HS256", []byte("secret-1"), expired), nil)
+	mustReply(t, r, http.StatusUnauthorized, realmhook.EUNAUTHORIZED)
+	if r.body["reason"] != connectjwt.ReasonExpired {
+		t.Fatalf("expired token signed with the tenant's secret: reason %v, want %s", r.body["reason"], connectjwt.ReasonExpired)
+	}
+}
+
+type jwtClaims = jwt.MapClaims
+
+// mustForge signs claims with any algorithm name, including ones a verifier
+// must refuse ("none" in any case).
+func mustForge(t *testing.T, alg string, key any, claims jwtClaims) string {
+	t.Helper()
+	if strings.EqualFold(alg, "none") {
+		tok := jwt.NewWithClaims(jwt.SigningMethodNone, claims)
+		tok.Header["alg"] = alg
+		s, err := tok.SignedString(jwt.UnsafeAllowNoneSignatureType)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s, err := jwt.NewWithClaims(jwt.GetSigningMethod(alg), claims).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
