@@ -41,17 +41,33 @@ func (s *Server) tenantAPI(h tenantHandle) httprouter.Handle {
 }
 
 // propertyKey validates the key taken from the path.
+//
+// A key ending in "/" is refused: the qsh's canonical path drops one trailing
+// "/", so a token signed for …/properties/ts would also open …/properties/ts/,
+// a second key. Refusing every such key keeps the rule that two requests with
+// the same canonical request name the same resource.
 func propertyKey(ps httprouter.Params) (string, error) {
 	key := strings.TrimPrefix(ps.ByName("key"), "/")
 	switch {
 	case key == "":
 		return "", realmhook.Errorf(realmhook.EINVALID, "property key is empty")
+	case strings.HasSuffix(key, "/"):
+		return "", realmhook.Errorf(realmhook.EINVALID, "property key %q ends in \"/\"; a signed request cannot tell it from the key without it", truncateKey(key))
 	case len(key) > realmhook.MaxPropertyKeyBytes:
 		return "", realmhook.Errorf(realmhook.EINVALID, "property key is %d bytes; the limit is %d", len(key), realmhook.MaxPropertyKeyBytes)
 	case !utf8.ValidString(key):
 		return "", realmhook.Errorf(realmhook.EINVALID, "property key is not valid UTF-8")
 	}
 	return key, nil
+}
+
+// truncateKey bounds a refused key quoted back in an error message.
+func truncateKey(key string) string {
+	const limit = 64
+	if len(key) > limit {
+		return key[:limit] + "…"
+	}
+	return key
 }
 
 type propertyView struct {

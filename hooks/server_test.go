@@ -461,3 +461,39 @@ func mustForge(t *testing.T, alg string, key any, claims jwtClaims) string {
 	}
 	return s
 }
+
+// The qsh's canonical path drops one trailing "/", so a token signed for
+// …/properties/ts also verifies for …/properties/ts/. Two requests with the
+// same canonical request must name the same resource: a key the canonical
+// form cannot tell apart from another is refused.
+func TestServer_OneTokenOneProperty(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("EU", "c1", "s", "installed"), http.StatusNoContent, "")
+	base := e.base("EU")
+	sign := func(method, path string) string {
+		tok, err := connectjwt.Signer{}.HS256([]byte("s"), "c1", method, base+path, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	mustReply(t, e.send("PUT", base+"/api/v1/properties/ts", sign("PUT", "/api/v1/properties/ts"), []byte(`1`)), http.StatusCreated, "")
+	for _, tc := range []struct{ method, signed, sent string }{
+		{"PUT", "/api/v1/properties/ts", "/api/v1/properties/ts/"},
+		{"DELETE", "/api/v1/properties/ts", "/api/v1/properties/ts/"},
+		{"GET", "/api/v1/properties/ts", "/api/v1/properties/ts/"},
+		{"PUT", "/api/v1/properties/ts//", "/api/v1/properties/ts//"},
+		{"PUT", "/api/v1/properties/a/b", "/api/v1/properties/a/b/"},
+	} {
+		r := e.send(tc.method, base+tc.sent, sign(tc.method, tc.signed), []byte(`2`))
+		mustReply(t, r, http.StatusBadRequest, realmhook.EINVALID)
+	}
+	eu, _ := e.realms.Get("EU")
+	props, err := eu.Store.ListProperties(context.Background(), "c1", "", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(props) != 1 || props[0].Key != "ts" || string(props[0].Value) != "1" {
+		t.Fatalf("properties %+v, want only ts = 1", props)
+	}
+}
