@@ -6,6 +6,7 @@ package connectjwt
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net/http"
 	"sort"
 	"strings"
 )
@@ -23,6 +24,35 @@ const ContextQSH = "context-qsh"
 // stripped from the front of rawPath when it ends on a segment boundary.
 func CanonicalRequest(method, rawPath, rawQuery, basePath string) string {
 	return strings.ToUpper(method) + "&" + canonicalPath(rawPath, basePath) + "&" + canonicalQuery(rawQuery)
+}
+
+// RequestPath returns the path of an incoming request as received: the
+// request-target's path with the percent-encoding the client sent, which is
+// what the client hashed. r.URL.EscapedPath() is not that: when the target
+// holds bytes Go would have escaped (raw non-ASCII, | " ^ { …) it re-escapes
+// the whole path from its decoded form. Requests built in-process without a
+// RequestURI fall back to EscapedPath.
+func RequestPath(r *http.Request) string {
+	uri := r.RequestURI
+	if uri == "" || uri == "*" {
+		if r.URL == nil {
+			return ""
+		}
+		return r.URL.EscapedPath()
+	}
+	if i := strings.IndexByte(uri, '?'); i >= 0 {
+		uri = uri[:i]
+	}
+	if !strings.HasPrefix(uri, "/") {
+		// absolute-form (RFC 9112 §3.2.2): scheme://authority/path
+		if _, rest, ok := strings.Cut(uri, "://"); ok {
+			if j := strings.IndexByte(rest, '/'); j >= 0 {
+				return rest[j:]
+			}
+			return ""
+		}
+	}
+	return uri
 }
 
 // QSH returns the query string hash of a canonical request: lowercase hex SHA-256.

@@ -167,13 +167,20 @@ func (s *Server) instrument(route string, h httprouter.Handle) httprouter.Handle
 		// The realm a request was addressed to is resolved once, here; the
 		// handlers, the metrics and the access log all use this answer.
 		realmLabel := "-"
-		if realm, ok := s.opts.Realms.Match(r); ok {
+		realm, matchErr := s.opts.Realms.Match(r.Host, connectjwt.RequestPath(r), r.URL.Path)
+		if matchErr == nil {
 			ctx = context.WithValue(ctx, calledRealmKey, realm)
 			realmLabel = realm.Key
 		}
 		r = r.WithContext(ctx)
 		rec := &statusRecorder{ResponseWriter: w}
-		h(rec, r, ps)
+		if realmhook.ErrorCode(matchErr) == realmhook.EINVALID {
+			// Routed by the decoded path, the request would be served by
+			// one realm's routes while it was sent to another's base URL.
+			s.writeError(rec, r, matchErr)
+		} else {
+			h(rec, r, ps)
+		}
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}

@@ -497,3 +497,36 @@ func TestServer_OneTokenOneProperty(t *testing.T) {
 		t.Fatalf("properties %+v, want only ts = 1", props)
 	}
 }
+
+// The realm is decided from the same form of the path as the route: a path
+// whose realm differs between the form received (/realms/%65u/…, under the
+// global base URL) and the decoded one (/realms/eu/…) is refused, not served
+// by one realm's routes for another realm's tenant.
+func TestServer_AmbiguousRealmRefused(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("global", "g1", "s", "installed"), http.StatusNoContent, "")
+	mustReply(t, e.call("global", "g1", "s", "PUT", "/api/v1/properties/k", []byte(`1`)), http.StatusCreated, "")
+	for _, path := range []string{
+		"/realms/%65u/api/v1/properties/k",
+		"/realms%2Feu/api/v1/properties/k",
+		"/%72ealms/eu/api/v1/properties/k",
+	} {
+		for _, method := range []string{"GET", "PUT", "DELETE"} {
+			// Signed by the global tenant for exactly the URL sent.
+			r := e.call("global", "g1", "s", method, path, []byte(`2`))
+			if r.status != http.StatusBadRequest || r.body["error"] != realmhook.EINVALID {
+				t.Errorf("%s %s: %d %v, want 400 %s", method, path, r.status, r.body, realmhook.EINVALID)
+			}
+			if r.header.Get("X-Realm") == "EU" {
+				t.Errorf("%s %s answered X-Realm EU", method, path)
+			}
+		}
+	}
+	// Not ambiguous (both forms name global, which has no such route): 404.
+	mustReply(t, e.call("global", "g1", "s", "GET", "/realms/%45U/api/v1/properties/k", nil), http.StatusNotFound, realmhook.ENOTFOUND)
+	r := e.call("global", "g1", "s", "GET", "/api/v1/properties/k", nil)
+	mustReply(t, r, http.StatusOK, "")
+	if r.body["value"] != 1.0 {
+		t.Fatalf("global tenant's k = %v after the refused writes, want 1", r.body["value"])
+	}
+}

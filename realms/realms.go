@@ -5,7 +5,6 @@ package realms
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -117,12 +116,38 @@ func (g *Registry) BasePaths() []string {
 	return out
 }
 
-// Match returns the served realm a request was addressed to: the longest base
-// path that prefixes the request path on a segment boundary, and among realms
-// sharing that path (regional hosts), the one whose host matches.
-func (g *Registry) Match(r *http.Request) (*Realm, bool) {
-	path := r.URL.EscapedPath()
-	host := strings.ToLower(r.Host)
+// Match returns the served realm a request to host was addressed to: the
+// longest base path that prefixes the request path on a segment boundary, and
+// among realms sharing that path (regional hosts), the one whose host matches.
+//
+// rawPath is the path as received (percent-encoding as sent) and path the
+// decoded one that routes are matched on. Both must name the same realm: a
+// path such as /realms/%65u/… lies under the global base URL as sent and
+// under the EU one once decoded, so its realm is ambiguous and it is refused
+// (EINVALID) rather than routed by one form and authorised by the other. No
+// realm at all is ENOTFOUND.
+func (g *Registry) Match(host, rawPath, path string) (*Realm, error) {
+	realm, ok := g.matchPath(host, path)
+	if raw, rawOK := g.matchPath(host, rawPath); raw != realm || rawOK != ok {
+		return nil, realmhook.Errorf(realmhook.EINVALID,
+			"the path's realm is ambiguous: %s as sent, %s once decoded; send the realm's base path without percent-encoding",
+			keyOrNone(raw), keyOrNone(realm))
+	}
+	if !ok {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "no realm served at %s%s", host, path)
+	}
+	return realm, nil
+}
+
+func keyOrNone(r *Realm) string {
+	if r == nil {
+		return "no realm"
+	}
+	return "realm " + r.Key
+}
+
+func (g *Registry) matchPath(host, path string) (*Realm, bool) {
+	host = strings.ToLower(host)
 	var best []*Realm
 	bestLen := -1
 	for _, realm := range g.Served() {

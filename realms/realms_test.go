@@ -1,8 +1,9 @@
 package realms
 
 import (
-	"net/http/httptest"
 	"testing"
+
+	"github.com/realmhook/realmhook"
 )
 
 func mustRealm(t *testing.T, key, baseURL string, served bool) *Realm {
@@ -53,8 +54,8 @@ func TestRegistry_Match(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req := httptest.NewRequest("GET", "http://"+tc.host+tc.path, nil)
-			got, ok := tc.reg.Match(req)
+			got, err := tc.reg.Match(tc.host, tc.path, tc.path)
+			ok := err == nil
 			switch {
 			case tc.want == "" && ok:
 				t.Fatalf("matched %s, want no match", got.Key)
@@ -64,6 +65,27 @@ func TestRegistry_Match(t *testing.T) {
 				t.Fatalf("matched %s, want %s", got.Key, tc.want)
 			}
 		})
+	}
+}
+
+func TestRegistry_MatchAmbiguous(t *testing.T) {
+	reg, err := NewRegistry(
+		mustRealm(t, "global", "http://localhost:8080", true),
+		mustRealm(t, "EU", "http://localhost:8080/realms/eu", true),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ raw, path, want string }{
+		{"/realms/%65u/x", "/realms/eu/x", realmhook.EINVALID},
+		{"/realms%2Feu/x", "/realms/eu/x", realmhook.EINVALID},
+		{"/realms/eu/%78", "/realms/eu/x", ""},
+		{"/realms/%45U/x", "/realms/EU/x", ""},
+	} {
+		_, err := reg.Match("localhost:8080", tc.raw, tc.path)
+		if got := realmhook.ErrorCode(err); got != tc.want {
+			t.Errorf("Match(%q, %q): %v, want code %q", tc.raw, tc.path, err, tc.want)
+		}
 	}
 }
 
