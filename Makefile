@@ -13,7 +13,7 @@ LDFLAGS := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help run build test vet fmt lint clean reset check bench-copy bench-copy-pg
+.PHONY: help run build test vet fmt lint clean reset check bench-copy bench-copy-pg qsh-vectors refjs
 
 ## help: list the targets
 help:
@@ -51,6 +51,16 @@ $(STATICCHECK):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(BIN)/staticcheck $@
+
+REFJS := connectjwt/testdata/refjs
+
+## refjs: install the reference atlassian-jwt (pinned by package-lock.json) that the qsh differential test runs
+refjs:
+	cd $(REFJS) && npm ci --no-audit --no-fund
+
+## qsh-vectors: regenerate connectjwt/testdata/qsh_vectors.json from the reference atlassian-jwt 2.0.3
+qsh-vectors: refjs
+	cd $(REFJS) && node refjs.js generate > ../qsh_vectors.json
 
 ## clean: remove ./bin and test leftovers
 clean:

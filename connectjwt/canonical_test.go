@@ -1,6 +1,7 @@
 package connectjwt
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -197,4 +198,63 @@ func mustParseURL(t *testing.T, s string) *url.URL {
 		t.Fatalf("parse %q: %v", s, err)
 	}
 	return u
+}
+
+// TestCanonicalRequest_DeliberateDifferences pins realmhook's answer where it
+// differs from atlassian-jwt 2.0.3 on purpose (CanonicalRequest lists why);
+// the reference's answer is in each comment.
+func TestCanonicalRequest_DeliberateDifferences(t *testing.T) {
+	many := make([]string, 1001)
+	for i := range many {
+		many[i] = fmt.Sprintf("k%04d=1", i)
+	}
+	tests := []struct {
+		name                                string
+		method, rawPath, rawQuery, basePath string
+		want                                string
+	}{
+		{"BaseOffSegmentBoundary", "GET", "/ctxfoo/x", "", "/ctx", "GET&/ctxfoo/x&"},                            // reference: GET&/foo/x&
+		{"PathIsBaseWithoutItsSlash", "GET", "/ctx", "", "/ctx/", "GET&/&"},                                     // reference: GET&/ctx&
+		{"BackslashKept", "GET", `/a\b`, "", "", `GET&/a\b&`},                                                   // reference: GET&/a/b&
+		{"PipeAfterAtKept", "GET", "/a@b|c", "", "", "GET&/a@b|c&"},                                             // reference: GET&/a@b%7Cc&
+		{"NonASCIIWithUndecodableEscape", "GET", "/p", "q=é%FF", "", "GET&/p&q=%C3%A9%EF%BF%BD"},                // reference: q=%EF%BF%BD%EF%BF%BD
+		{"EveryParameterHashed", "GET", "/p", strings.Join(many, "&"), "", "GET&/p&" + strings.Join(many, "&")}, // reference: the first 1000
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := CanonicalRequest(tt.method, tt.rawPath, tt.rawQuery, tt.basePath); got != tt.want {
+				t.Errorf("CanonicalRequest(%q, %q, %q, %q) = %q, want %q", tt.method, tt.rawPath, tt.rawQuery, tt.basePath, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompareUTF16(t *testing.T) {
+	// JavaScript: ["\uFF61", "\u{1F600}", "\uE000", "é"].sort() puts U+1F600
+	// (a surrogate pair, 0xD83D…) before U+E000.
+	got := []string{"\uFF61", "\U0001F600", "\uE000", "é", "", "e"}
+	slices.SortFunc(got, compareUTF16)
+	want := []string{"", "e", "é", "\U0001F600", "\uE000", "\uFF61"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("sorted %q, want %q", got, want)
+	}
+}
+
+func TestDecodeUTF8Replacing(t *testing.T) {
+	// One U+FFFD per maximal subpart, as the WHATWG decoder (node's Buffer) does.
+	for in, want := range map[string]string{
+		"ok é":             "ok é",
+		"\xff":             "\uFFFD",
+		"\xe2\x82":         "\uFFFD",
+		"\xe2\x82A":        "\uFFFDA",
+		"\xc0\xaf":         "\uFFFD\uFFFD",
+		"\xed\xa0\x80":     "\uFFFD\uFFFD\uFFFD",
+		"\xf4\x90\x80\x80": "\uFFFD\uFFFD\uFFFD\uFFFD",
+		"\xf0\x9f\x98":     "\uFFFD",
+		"a\xe2\x82\xe2":    "a\uFFFD\uFFFD",
+	} {
+		if got := decodeUTF8Replacing(in); got != want {
+			t.Errorf("decodeUTF8Replacing(%q) = %q, want %q", in, got, want)
+		}
+	}
 }

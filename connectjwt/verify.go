@@ -18,7 +18,7 @@ import (
 // RequestQSH returns the qsh of an incoming request made to a base URL whose
 // path is basePath.
 func RequestQSH(r *http.Request, basePath string) string {
-	return QSH(CanonicalRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, basePath))
+	return QSH(CanonicalRequest(r.Method, RequestPath(r), r.URL.RawQuery, basePath))
 }
 
 // Claims are the verified claims of a Connect token.
@@ -224,7 +224,7 @@ func checkQSH(got string, r *http.Request, basePath string, allowContextQSH bool
 	case r == nil || r.URL == nil:
 		return verifiedReject(ReasonQSH, "no request to check the qsh against")
 	}
-	canonical := CanonicalRequest(r.Method, r.URL.EscapedPath(), r.URL.RawQuery, basePath)
+	canonical := CanonicalRequest(r.Method, RequestPath(r), r.URL.RawQuery, basePath)
 	if subtle.ConstantTimeCompare([]byte(got), []byte(QSH(canonical))) != 1 {
 		return verifiedReject(ReasonQSH, "qsh was not computed for this request (canonical request %q)", canonical)
 	}

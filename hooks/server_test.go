@@ -1,15 +1,19 @@
 package hooks
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	neturl "net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -528,5 +532,53 @@ func TestServer_AmbiguousRealmRefused(t *testing.T) {
 	mustReply(t, r, http.StatusOK, "")
 	if r.body["value"] != 1.0 {
 		t.Fatalf("global tenant's k = %v after the refused writes, want 1", r.body["value"])
+	}
+}
+
+// sendRawTarget writes a request whose target goes on the wire byte for byte
+// (Go's client would re-escape it) and reads the answer.
+func (e *env) sendRawTarget(method, target, token string, body []byte) reply {
+	e.t.Helper()
+	u, err := neturl.Parse(e.url)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer conn.Close()
+	req := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: %s\r\nAuthorization: JWT %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+		method, target, u.Host, token, len(body), body)
+	if _, err := io.WriteString(conn, req); err != nil {
+		e.t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	r := reply{status: resp.StatusCode, header: resp.Header}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			e.t.Fatalf("%s %s answered %d with non-JSON %q", method, target, resp.StatusCode, raw)
+		}
+	}
+	return r
+}
+
+// The qsh is computed over the path as received: Go's EscapedPath re-escapes
+// a path holding raw non-ASCII or | " ^ {, which is not what the host signed.
+func TestServer_QSHOverPathAsReceived(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("EU", "c1", "s", "installed"), http.StatusNoContent, "")
+	for _, key := range []string{"é", "a|b", `q"x`, "x^y{z}", "%41é"} {
+		target := "/realms/eu/api/v1/properties/" + key
+		qsh := connectjwt.QSH(connectjwt.CanonicalRequest("PUT", target, "", "/realms/eu"))
+		now := time.Now()
+		tok := mustForge(t, "HS256", []byte("s"), jwtClaims{"iss": "c1", "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "qsh": qsh})
+		r := e.sendRawTarget("PUT", target, tok, []byte(`1`))
+		mustReply(t, r, http.StatusCreated, "")
 	}
 }
