@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // DefaultKeyServerURL is Atlassian's production signed-install key server.
@@ -22,7 +24,24 @@ const (
 	DefaultKeyTTL      = 24 * time.Hour
 	DefaultKeyTimeout  = 5 * time.Second
 	DefaultKeyMaxBytes = 64 << 10
+	DefaultKeyMissTTL  = time.Minute
+	// A key server is asked for a new kid only when a key rotates; five a
+	// second, ten at once, is far above that and far below a flood.
+	DefaultKeyFetchesPerSecond = 5
+	DefaultKeyFetchBurst       = 10
 )
+
+// maxRememberedMisses bounds the misses kept between sweeps; the fetch bound
+// already keeps them near FetchesPerSecond × MissTTL.
+const maxRememberedMisses = 4096
+
+// errKeyNotFound marks an answer that says the kid does not exist, the one
+// failure worth remembering; a failing key server is asked again next time.
+var errKeyNotFound = errors.New("no such key")
+
+// ErrKeyFetchLimited is returned, without asking the key server, when the
+// fetch budget is spent.
+var ErrKeyFetchLimited = errors.New("key server fetches are rate limited; try again shortly")
 
 // minRSABits refuses keys too weak to trust for install, which carries the
 // tenant's shared secret.
@@ -44,8 +63,10 @@ func ValidKeyID(kid string) bool {
 }
 
 // KeyServer fetches signed-install public keys as PEM from <BaseURL>/<kid> and
-// caches them. Only successes are cached; concurrent requests for one kid share
-// one fetch. The zero value fetches from DefaultKeyServerURL with the defaults.
+// caches them for TTL; a kid the server does not know is remembered for
+// MissTTL; other failures are not cached. Concurrent requests for one kid
+// share one fetch, and fetches are bounded per second. The zero value fetches
+// from DefaultKeyServerURL with the defaults.
 type KeyServer struct {
 	BaseURL  string           // "" means DefaultKeyServerURL
 	Client   *http.Client     // nil means http.DefaultClient
@@ -53,10 +74,21 @@ type KeyServer struct {
 	MaxBytes int64            // bound on the response body; 0 means DefaultKeyMaxBytes
 	TTL      time.Duration    // how long a key is cached; 0 means DefaultKeyTTL
 	Now      func() time.Time // nil means time.Now
+	// MissTTL is how long a kid the server does not know (404, 410) is
+	// remembered as unknown; 0 means DefaultKeyMissTTL.
+	MissTTL time.Duration
+	// FetchesPerSecond and FetchBurst bound fetches from the key server, a
+	// token bucket over every kid: the kid is the caller's choice, so without
+	// a bound any caller could make realmhook flood the key server. 0 means
+	// DefaultKeyFetchesPerSecond and DefaultKeyFetchBurst.
+	FetchesPerSecond float64
+	FetchBurst       int
 
 	mu       sync.Mutex
 	cache    map[string]cachedKey
+	misses   map[string]time.Time // kid → when the server said it does not exist
 	inflight map[string]*keyFetch
+	limiter  *rate.Limiter
 }
 
 type cachedKey struct {
@@ -84,10 +116,23 @@ func (k *KeyServer) PublicKey(ctx context.Context, kid string) (*rsa.PublicKey, 
 		k.mu.Unlock()
 		return c.key, nil
 	}
+	if at, ok := k.misses[kid]; ok && now.Sub(at) < k.missTTL() {
+		k.mu.Unlock()
+		return nil, fmt.Errorf("key %s: %w (the key server said so %s ago)", kid, errKeyNotFound, now.Sub(at).Round(time.Second))
+	}
 	f, ok := k.inflight[kid]
 	if ok {
 		f.waiters++
 	} else {
+		if k.limiter == nil {
+			k.limiter = rate.NewLimiter(rate.Limit(k.fetchesPerSecond()), k.fetchBurst())
+		}
+		// AllowN with the injected clock, so tests count instead of timing;
+		// a caller over the budget is refused at once rather than queued.
+		if !k.limiter.AllowN(now, 1) {
+			k.mu.Unlock()
+			return nil, fmt.Errorf("key %s: %w", kid, ErrKeyFetchLimited)
+		}
 		f = &keyFetch{done: make(chan struct{})}
 		if k.inflight == nil {
 			k.inflight = make(map[string]*keyFetch)
@@ -111,11 +156,15 @@ func (k *KeyServer) run(ctx context.Context, kid string, f *keyFetch) {
 	f.key, f.err = k.fetch(ctx, kid)
 	k.mu.Lock()
 	delete(k.inflight, kid)
-	if f.err == nil {
+	switch {
+	case f.err == nil:
 		if k.cache == nil {
 			k.cache = make(map[string]cachedKey)
 		}
 		k.cache[kid] = cachedKey{key: f.key, fetchedAt: k.now()}
+		delete(k.misses, kid)
+	case errors.Is(f.err, errKeyNotFound):
+		k.rememberMiss(kid, k.now())
 	}
 	k.mu.Unlock()
 	close(f.done)
@@ -135,7 +184,11 @@ func (k *KeyServer) fetch(ctx context.Context, kid string) (*rsa.PublicKey, erro
 		return nil, fmt.Errorf("key %s: fetch: %w", kid, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusNotFound, http.StatusGone:
+		return nil, fmt.Errorf("key %s: key server answered %s: %w", kid, resp.Status, errKeyNotFound)
+	default:
 		return nil, fmt.Errorf("key %s: key server answered %s", kid, resp.Status)
 	}
 	limit := k.maxBytes()
@@ -151,6 +204,29 @@ func (k *KeyServer) fetch(ctx context.Context, kid string) (*rsa.PublicKey, erro
 		return nil, fmt.Errorf("key %s: %w", kid, err)
 	}
 	return key, nil
+}
+
+// rememberMiss records that kid does not exist; k.mu is held. Expired
+// misses are swept when the map grows past its bound, and if every one is
+// still fresh, arbitrary ones go until half remain, so memory stays bounded.
+func (k *KeyServer) rememberMiss(kid string, now time.Time) {
+	if k.misses == nil {
+		k.misses = make(map[string]time.Time)
+	}
+	if len(k.misses) >= maxRememberedMisses {
+		for id, at := range k.misses {
+			if now.Sub(at) >= k.missTTL() {
+				delete(k.misses, id)
+			}
+		}
+		for id := range k.misses {
+			if len(k.misses) < maxRememberedMisses/2 {
+				break
+			}
+			delete(k.misses, id)
+		}
+	}
+	k.misses[kid] = now
 }
 
 // ParsePublicKeyPEM parses the first PEM block of data as an RSA public key of
@@ -233,6 +309,27 @@ func (k *KeyServer) maxBytes() int64 {
 		return DefaultKeyMaxBytes
 	}
 	return k.MaxBytes
+}
+
+func (k *KeyServer) missTTL() time.Duration {
+	if k.MissTTL <= 0 {
+		return DefaultKeyMissTTL
+	}
+	return k.MissTTL
+}
+
+func (k *KeyServer) fetchesPerSecond() float64 {
+	if k.FetchesPerSecond <= 0 {
+		return DefaultKeyFetchesPerSecond
+	}
+	return k.FetchesPerSecond
+}
+
+func (k *KeyServer) fetchBurst() int {
+	if k.FetchBurst <= 0 {
+		return DefaultKeyFetchBurst
+	}
+	return k.FetchBurst
 }
 
 func (k *KeyServer) ttl() time.Duration {

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -326,4 +327,69 @@ func TestEncodePublicKeyPEM(t *testing.T) {
 	if _, err := EncodePublicKeyPEM(nil); err == nil {
 		t.Error("encoding a nil key succeeded")
 	}
+}
+
+// Any unauthenticated caller picks the kid, so each new kid must not cost a
+// key-server fetch: a kid the server does not know is remembered for MissTTL,
+// and fetches are bounded per second (the clock is injected, so the bound is
+// counted, not timed).
+func TestKeyServer_UnknownKidsDoNotFloodTheServer(t *testing.T) {
+	body := mustPEM(t)
+	srv, requests := mustKeyServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/known" {
+			w.Write(body)
+			return
+		}
+		http.NotFound(w, r)
+	})
+	var mu sync.Mutex
+	now := testNow
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	ks := &KeyServer{BaseURL: srv.URL, Client: srv.Client(), Timeout: keyServerTimeout, Now: clock,
+		MissTTL: time.Minute, FetchesPerSecond: 1, FetchBurst: 3}
+	ctx := context.Background()
+
+	t.Run("MissIsRemembered", func(t *testing.T) {
+		for i := 0; i < 5; i++ {
+			if _, err := ks.PublicKey(ctx, "nope"); err == nil {
+				t.Fatal("unknown kid gave a key")
+			}
+		}
+		if n := requests.Load(); n != 1 {
+			t.Fatalf("%d fetches for one unknown kid asked five times, want 1", n)
+		}
+	})
+	t.Run("FetchesBounded", func(t *testing.T) {
+		for i := 0; i < 50; i++ {
+			if _, err := ks.PublicKey(ctx, fmt.Sprintf("kid-%d", i)); err == nil {
+				t.Fatal("unknown kid gave a key")
+			}
+		}
+		// The burst of 3 had one fetch spent on "nope".
+		if n := requests.Load(); n != 3 {
+			t.Fatalf("%d fetches for 50 new kids at one instant, want 3 (the burst)", n)
+		}
+	})
+	t.Run("BudgetRefills", func(t *testing.T) {
+		advance(2 * time.Second)
+		if _, err := ks.PublicKey(ctx, "known"); err != nil {
+			t.Fatalf("known kid after the budget refilled: %v", err)
+		}
+		if _, err := ks.PublicKey(ctx, "known"); err != nil {
+			t.Fatalf("cached known kid: %v", err)
+		}
+		if n := requests.Load(); n != 4 {
+			t.Fatalf("%d fetches, want 4", n)
+		}
+	})
+	t.Run("MissExpires", func(t *testing.T) {
+		advance(time.Minute)
+		if _, err := ks.PublicKey(ctx, "nope"); err == nil {
+			t.Fatal("unknown kid gave a key")
+		}
+		if n := requests.Load(); n != 5 {
+			t.Fatalf("%d fetches, want 5 (the miss expired)", n)
+		}
+	})
 }
