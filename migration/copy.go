@@ -88,17 +88,20 @@ func (s *Service) trimTarget(ctx context.Context, peer Peer, m *realmhook.Migrat
 	if cp.Table >= len(s.tables) {
 		return nil
 	}
-	n, err := peer.TrimRows(ctx, m.ClientKey, m.ID, s.tables[cp.Table], cp.After)
-	if err != nil {
-		return err
-	}
-	for _, t := range s.tables[cp.Table+1:] {
+	// Children before parents: the later tables may reference this one.
+	var n int64
+	for _, t := range childrenFirst(s.tables[cp.Table+1:]) {
 		c, err := peer.ClearRows(ctx, m.ClientKey, m.ID, t)
 		if err != nil {
 			return err
 		}
 		n += c
 	}
+	c, err := peer.TrimRows(ctx, m.ClientKey, m.ID, s.tables[cp.Table], cp.After)
+	if err != nil {
+		return err
+	}
+	n += c
 	s.log.Info("migration copy resumed", "tenant", m.ClientKey, "migration_id", m.ID,
 		"table", s.tables[cp.Table].Name, "trimmed_rows", n, "rows_copied", m.Progress.RowsCopied)
 	return nil
@@ -109,10 +112,12 @@ func (s *Service) trimTarget(ctx context.Context, peer Peer, m *realmhook.Migrat
 // checkpoint.
 func (s *Service) prepareCopy(ctx context.Context, st store.Store, peer Peer, m *realmhook.Migration) error {
 	progress := realmhook.Progress{TablesTotal: len(s.tables)}
-	for _, t := range s.tables {
+	for _, t := range childrenFirst(s.tables) {
 		if _, err := peer.ClearRows(ctx, m.ClientKey, m.ID, t); err != nil {
 			return err
 		}
+	}
+	for _, t := range s.tables {
 		n, err := st.CountRows(ctx, t, m.ClientKey)
 		if err != nil {
 			return fmt.Errorf("count %s: %w", t.Name, err)
@@ -160,114 +165,157 @@ func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer 
 	if err != nil {
 		return err
 	}
+	src := s.readSource(ctx, st, t, cols, m.ClientKey, cp.After)
+	defer src.stop()
 	sum := cp.sum(ti)
-	save := func(next checkpoint, rows int64) error {
-		next.Summed = cp.Summed
-		enc, err := encodeCheckpoint(next)
-		if err != nil {
-			return err
-		}
-		if err := s.transition(ctx, st, m, realmhook.MigrationCopying, "", func(n *realmhook.Migration) {
-			n.Checkpoint = enc
-			n.Progress.RowsCopied += rows
-			n.Progress.TablesDone = next.Table
-		}); err != nil {
-			return err
-		}
-		*cp = next
-		return l.keep(ctx, true)
-	}
-
-	// The channel and the batch being written bound memory to a few batches
-	// whatever the tenant's size.
-	readCtx, stopReading := context.WithCancel(ctx)
-	batches := make(chan batch, 1)
-	readDone := make(chan error, 1)
-	go func() { readDone <- s.readBatches(readCtx, st, t, cols, m.ClientKey, cp.After, batches) }()
-	defer func() {
-		stopReading()
-		for range batches {
-		}
-	}()
-	// receive returns the next batch, or ok false at the table's end (or the
-	// read's error).
-	receive := func() (b batch, ok bool, err error) {
-		if b, ok = <-batches; ok {
-			return b, true, nil
-		}
-		return batch{}, false, <-readDone
-	}
-	// An interval does not wait on a slow source long with its transaction
-	// open: that would hold up the target's other writers (SQLite has one),
-	// and a replica taking over the job would queue behind its uncommitted
-	// rows. It commits what it has instead.
-	maxWait := min(maxSourceWait, s.cfg.LeaseTTL/3)
-
 	for {
-		first, ok, err := receive()
+		first, ok, err := src.receive()
 		if err != nil {
 			return err
 		}
 		if !ok {
 			break
 		}
-		var rows int64
-		var interval Checksum
-		var last store.Row
-		held, ended := &first, false
-		next := func() ([]store.Row, error) {
-			if ended || rows >= int64(s.cfg.CheckpointRows) {
-				return nil, nil
-			}
-			b := batch{}
-			if held != nil {
-				b, held = *held, nil
-			} else {
-				wait := time.NewTimer(maxWait)
-				select {
-				case more, ok := <-batches:
-					wait.Stop()
-					if !ok {
-						if err := <-readDone; err != nil {
-							return nil, err
-						}
-						ended = true
-						return nil, nil
-					}
-					b = more
-				case <-wait.C:
-					return nil, nil
-				}
-			}
+		iv := &interval{
+			src: src, held: &first, limit: int64(s.cfg.CheckpointRows),
+			// An interval does not wait on a slow source long with its
+			// transaction open: that would hold up the target's other
+			// writers (SQLite has one), and a replica taking over the job
+			// would queue behind its uncommitted rows. It commits what it
+			// has instead.
+			maxWait: min(maxSourceWait, s.cfg.LeaseTTL/3),
 			// Per batch, as before the write: a copy must not outlive its
 			// window or its lease by a whole interval.
-			if err := s.checkWindow(m); err != nil {
-				return nil, err
-			}
-			if err := l.keep(ctx, false); err != nil {
-				return nil, err
-			}
-			rows += int64(len(b.rows))
-			interval.merge(b.sum)
-			last = b.rows[len(b.rows)-1]
-			return b.rows, nil
+			check: func() error { return s.stillOurs(ctx, l, m) },
 		}
-		n, err := peer.CopyRows(ctx, m.ClientKey, m.ID, t, cols, next)
+		n, err := peer.CopyRows(ctx, m.ClientKey, m.ID, t, cols, iv.next)
 		if err != nil {
 			return fmt.Errorf("copy %s: %w", t.Name, err)
 		}
-		if n != rows {
-			return fmt.Errorf("copy %s: the target wrote %d rows of %d", t.Name, n, rows)
+		if n != iv.rows {
+			return fmt.Errorf("copy %s: the target wrote %d rows of %d", t.Name, n, iv.rows)
 		}
-		sum.merge(interval)
-		if ended {
-			return save(checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}, rows)
+		sum.merge(iv.sum)
+		next := checkpoint{Table: ti, After: keyOf(iv.last, keyAt), Sums: cp.withSum(ti, sum)}
+		if iv.ended {
+			next = checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}
 		}
-		if err := save(checkpoint{Table: ti, After: keyOf(last, keyAt), Sums: cp.withSum(ti, sum)}, rows); err != nil {
+		if err := s.saveCheckpoint(ctx, l, st, m, cp, next, iv.rows); err != nil || iv.ended {
 			return err
 		}
 	}
-	return save(checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}, 0)
+	return s.saveCheckpoint(ctx, l, st, m, cp, checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}, 0)
+}
+
+// stillOurs checks, between batches, that the job may go on: the window is
+// open and this replica still holds the lease.
+func (s *Service) stillOurs(ctx context.Context, l *lease, m *realmhook.Migration) error {
+	if err := s.checkWindow(m); err != nil {
+		return err
+	}
+	return l.keep(ctx, false)
+}
+
+// saveCheckpoint records next (rows more copied) in m, renews the lease
+// and, once both are done, makes next the copy's checkpoint cp.
+func (s *Service) saveCheckpoint(ctx context.Context, l *lease, st store.Store, m *realmhook.Migration, cp *checkpoint, next checkpoint, rows int64) error {
+	next.Summed = cp.Summed
+	enc, err := encodeCheckpoint(next)
+	if err != nil {
+		return err
+	}
+	if err := s.transition(ctx, st, m, realmhook.MigrationCopying, "", func(n *realmhook.Migration) {
+		n.Checkpoint = enc
+		n.Progress.RowsCopied += rows
+		n.Progress.TablesDone = next.Table
+	}); err != nil {
+		return err
+	}
+	*cp = next
+	return l.keep(ctx, true)
+}
+
+// sourceReader is the source's batches of one table, read ahead in a
+// goroutine. The channel and the batch being written bound memory to a few
+// batches whatever the tenant's size.
+type sourceReader struct {
+	batches <-chan batch
+	done    <-chan error
+	cancel  context.CancelFunc
+}
+
+func (s *Service) readSource(ctx context.Context, st store.Store, t store.Table, cols []string, clientKey string, after store.Row) *sourceReader {
+	readCtx, cancel := context.WithCancel(ctx)
+	batches := make(chan batch, 1)
+	done := make(chan error, 1)
+	go func() { done <- s.readBatches(readCtx, st, t, cols, clientKey, after, batches) }()
+	return &sourceReader{batches: batches, done: done, cancel: cancel}
+}
+
+// receive returns the next batch, or ok false at the table's end (or the
+// read's error).
+func (r *sourceReader) receive() (b batch, ok bool, err error) {
+	if b, ok = <-r.batches; ok {
+		return b, true, nil
+	}
+	return batch{}, false, <-r.done
+}
+
+// stop ends the read and drains what it sent.
+func (r *sourceReader) stop() {
+	r.cancel()
+	for range r.batches {
+	}
+}
+
+// interval feeds one CopyRows call, the rows up to the next checkpoint, and
+// keeps their count, checksum and last row.
+type interval struct {
+	src     *sourceReader
+	held    *batch // a batch received before the interval began
+	limit   int64
+	maxWait time.Duration
+	check   func() error
+
+	rows  int64
+	sum   Checksum
+	last  store.Row
+	ended bool // the source has no more rows
+}
+
+// next is the CopyRows callback: the next batch, or none when the interval
+// is full, the source ended, or the source kept it waiting past maxWait.
+func (iv *interval) next() ([]store.Row, error) {
+	if iv.ended || iv.rows >= iv.limit {
+		return nil, nil
+	}
+	var b batch
+	if iv.held != nil {
+		b, iv.held = *iv.held, nil
+	} else {
+		wait := time.NewTimer(iv.maxWait)
+		select {
+		case more, ok := <-iv.src.batches:
+			wait.Stop()
+			if !ok {
+				if err := <-iv.src.done; err != nil {
+					return nil, err
+				}
+				iv.ended = true
+				return nil, nil
+			}
+			b = more
+		case <-wait.C:
+			return nil, nil
+		}
+	}
+	if err := iv.check(); err != nil {
+		return nil, err
+	}
+	iv.rows += int64(len(b.rows))
+	iv.sum.merge(b.sum)
+	iv.last = b.rows[len(b.rows)-1]
+	return b.rows, nil
 }
 
 // readBatches reads table t's rows of the tenant in key order after `after`,

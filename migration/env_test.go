@@ -3,7 +3,6 @@ package migration
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/store"
 	"github.com/realmhook/realmhook/store/sqlite"
+	"github.com/realmhook/realmhook/store/storetest"
 )
 
 // notesTable is the app table the tests migrate besides the properties.
@@ -98,6 +98,9 @@ func (e *env) service(cfg Config, wrap func(realm string, p Peer) Peer) *Service
 	}
 	s := New(cfg, e.stores, peers, Options{Logger: quietLogger(), Now: e.clock.Now})
 	e.t.Cleanup(s.Close)
+	if err := s.CheckSchema(e.t.Context()); err != nil {
+		e.t.Fatalf("CheckSchema: %v", err)
+	}
 	return s
 }
 
@@ -143,7 +146,7 @@ func (e *env) mustTenant(realm, clientKey string, props, notes int) *realmhook.T
 		rows = append(rows, store.Row{clientKey, int64(i + 1), fmt.Sprintf("note %d of %s in %s", i+1, clientKey, realm)})
 	}
 	if len(rows) > 0 {
-		if err := st.WriteRows(ctx, notesTable, []string{"tenant", "id", "body"}, rows); err != nil {
+		if err := storetest.WriteRows(ctx, st, notesTable, []string{"tenant", "id", "body"}, rows); err != nil {
 			e.t.Fatalf("WriteRows: %v", err)
 		}
 	}
@@ -277,7 +280,7 @@ func (p *gatedPeer) hold(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-p.release:
-		return errors.New("connection lost")
+		return fmt.Errorf("%w: connection lost", store.ErrUnavailable)
 	}
 }
 

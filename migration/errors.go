@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
 )
 
 // responseCodeField is the *realmhook.Error field that carries the host-facing
@@ -37,13 +38,23 @@ func notScheduled(clientKey, id string) error {
 		"migration %q of tenant %q was not scheduled", id, clientKey)
 }
 
-// permanent reports whether a copy error will recur on retry (a conflict, a
-// missing table, bad configuration), so the migration must fail rather than
-// resume later. Anything else (a lost connection, a busy database) is retried.
+// permanent reports whether a job error will recur on retry, so the
+// migration must fail rather than resume later: every error except one the
+// store marks as the database being unavailable (a lost connection, a
+// server shutting down, a busy database). A value the target cannot hold, a
+// constraint, a missing table, a bug: none goes away by copying again.
 func permanent(err error) bool {
-	switch realmhook.ErrorCode(err) {
-	case realmhook.ECONFLICT, realmhook.EINVALID, realmhook.ENOTFOUND:
-		return true
+	return !errors.Is(err, store.ErrUnavailable)
+}
+
+// hostMessage is what the host is told of a migration failed by a
+// permanent error: the domain error's message, unless the error is about a
+// row's data (a store.RowError names tables, columns and row keys, the
+// tenant's data), which goes to the migration's events and the log only.
+func hostMessage(err error) string {
+	var re *store.RowError
+	if errors.As(err, &re) {
+		return "the copy met a value the target cannot hold exactly (the migration's events name the table, column and row)"
 	}
-	return false
+	return realmhook.ErrorMessage(err)
 }

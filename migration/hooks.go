@@ -414,7 +414,7 @@ func (s *Service) finishRollback(ctx context.Context, st store.Store, m *realmho
 	if m.TargetRealm != m.SourceRealm {
 		peer, ok := s.peers[m.TargetRealm]
 		if ok {
-			if err := peer.Discard(ctx, m, s.tables); err != nil {
+			if err := peer.Discard(ctx, m, childrenFirst(s.tables)); err != nil {
 				return fmt.Errorf("rollback: %w", err)
 			}
 		} else {

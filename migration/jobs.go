@@ -195,16 +195,18 @@ func (s *Service) jobError(ctx context.Context, st store.Store, m *realmhook.Mig
 	case errors.Is(err, errLeaseLost), errors.Is(err, errStateChanged):
 		log.Info("migration job stopped", "reason", err)
 	case errors.As(err, &f):
-		s.failJob(ctx, st, m, f.code, f.msg)
+		s.failJob(ctx, st, m, f.code, f.msg, f.msg)
 	case permanent(err) && (m.State == realmhook.MigrationCopying || m.State == realmhook.MigrationVerifying):
-		s.failJob(ctx, st, m, realmhook.ResponseOther, err.Error())
+		log.Warn("migration failed", "err", err)
+		s.failJob(ctx, st, m, realmhook.ResponseOther, hostMessage(err), err.Error())
 	default:
 		log.Warn("migration job interrupted; it resumes at the next poll", "err", err)
 	}
 }
 
-func (s *Service) failJob(ctx context.Context, st store.Store, m *realmhook.Migration, code, msg string) {
-	if err := s.fail(ctx, st, m, code, msg); err != nil {
+// failJob fails m with msg for the host and detail for its events.
+func (s *Service) failJob(ctx context.Context, st store.Store, m *realmhook.Migration, code, msg, detail string) {
+	if err := s.fail(ctx, st, m, code, msg, detail); err != nil {
 		s.log.Warn("fail migration", "tenant", m.ClientKey, "migration_id", m.ID, "err", err)
 	}
 }

@@ -309,9 +309,10 @@ func (s *Service) transition(ctx context.Context, st store.Store, m *realmhook.M
 	return nil
 }
 
-// fail moves m to failed with a host-facing code and a message.
-func (s *Service) fail(ctx context.Context, st store.Store, m *realmhook.Migration, code, msg string) error {
-	return s.transition(ctx, st, m, realmhook.MigrationFailed, msg, func(n *realmhook.Migration) {
+// fail moves m to failed with a host-facing code and message, and detail
+// for the audit event.
+func (s *Service) fail(ctx context.Context, st store.Store, m *realmhook.Migration, code, msg, detail string) error {
+	return s.transition(ctx, st, m, realmhook.MigrationFailed, detail, func(n *realmhook.Migration) {
 		n.ErrorResponseCode = code
 		n.Message = msg
 	})

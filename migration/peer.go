@@ -41,7 +41,8 @@ type Peer interface {
 	Activate(ctx context.Context, t *realmhook.Tenant, m *realmhook.Migration) error
 	// Discard undoes the migration m in the target: when the target holds the
 	// tenant because of m (incoming for m, or activated by m's commit), it
-	// deletes the tenant's rows of every table and then the tenant record.
+	// deletes the tenant's rows of every table, in the order given (children
+	// before parents), and then the tenant record.
 	// Anything else is left alone. Idempotent.
 	Discard(ctx context.Context, m *realmhook.Migration, tables []store.Table) error
 }

@@ -63,7 +63,8 @@ const purgingMarker = "realmhook:purging"
 
 var errPurgeNotDue = errors.New("purge not due")
 
-// purgeTenant deletes a moved tenant's rows of every table, then its record.
+// purgeTenant deletes a moved tenant's rows of every table (children before
+// parents), then its record.
 // Marking the record first, under the tenant's lock, decides the race with a
 // migration back into this realm: whichever takes the record first wins, and
 // the other backs off.
@@ -81,7 +82,7 @@ func (s *Service) purgeTenant(ctx context.Context, st store.Store, clientKey str
 	case err != nil:
 		return fmt.Errorf("purge: mark tenant: %w", err)
 	}
-	for _, tb := range s.tables {
+	for _, tb := range childrenFirst(s.tables) {
 		if _, err := st.DeleteRows(ctx, tb, clientKey, nil); err != nil {
 			return fmt.Errorf("purge %s: %w", tb.Name, err)
 		}

@@ -6,10 +6,44 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/realmhook/realmhook"
 )
+
+// ErrUnavailable marks an error that says nothing about the data: the
+// database could not be reached, lost the connection, was shutting down or
+// busy. Backends wrap such errors with it (errors.Is finds it); it is the one
+// kind of error a migration retries. Every other error (a value the target
+// cannot hold, a constraint, a missing table) would recur.
+var ErrUnavailable = errors.New("database unavailable")
+
+// RowError is a write the target refused because of a row's data: a value
+// it cannot hold exactly, a constraint, a duplicate key. It names the table
+// and, where known, the column and the row's key: the tenant's data, for
+// logs and the migration's events, not for the host. The code of the error
+// it wraps (EINVALID, ECONFLICT) stays visible to realmhook.ErrorCode.
+type RowError struct {
+	Table  string
+	Column string // "" when the database did not say
+	Key    Row    // nil when unknown
+	Err    error
+}
+
+func (e *RowError) Error() string {
+	msg := "table " + e.Table
+	if e.Column != "" {
+		msg += ", column " + e.Column
+	}
+	if e.Key != nil {
+		msg += fmt.Sprintf(", row with key %v", []any(e.Key))
+	}
+	return msg + ": " + e.Err.Error()
+}
+
+func (e *RowError) Unwrap() error { return e.Err }
 
 // Table is a tenant-scoped table the migration engine copies: rows whose
 // TenantColumn equals the tenant's clientKey, read in the order of Key.
@@ -22,6 +56,15 @@ type Table struct {
 
 // PropertiesTable is the built-in property store as a copyable Table.
 var PropertiesTable = Table{Name: "realmhook_properties", TenantColumn: "client_key", Key: []string{"key"}}
+
+// ForeignKey is one foreign key constraint as the database's catalog has it:
+// rows of Child reference rows of Parent.
+type ForeignKey struct {
+	Child, Parent string
+	// Deferrable: the database may check it at commit rather than per
+	// statement, so the order of writes within a transaction does not matter.
+	Deferrable bool
+}
 
 // Row is one table row as Go values, in the column order the caller asked for.
 // Backends normalise values to: nil, int64, float64, string, []byte, bool and
@@ -107,8 +150,6 @@ type Store interface {
 	ScanRows(ctx context.Context, t Table, columns []string, clientKey string, fn func(Row) error) error
 	// CountRows counts the tenant's rows.
 	CountRows(ctx context.Context, t Table, clientKey string) (int64, error)
-	// WriteRows inserts rows (in columns order) in one transaction.
-	WriteRows(ctx context.Context, t Table, columns []string, rows []Row) error
 	// CopyRows inserts the rows next hands out, batch after batch, in one
 	// transaction (one COPY on PostgreSQL), and returns how many it wrote:
 	// all of them land or none do. next returns the next batch (values in
@@ -119,6 +160,9 @@ type Store interface {
 	// many batches through one transaction is what makes a bulk copy fast:
 	// one commit (one WAL flush) per call instead of one per batch.
 	CopyRows(ctx context.Context, t Table, columns []string, next func() ([]Row, error)) (int64, error)
+	// ForeignKeys returns the foreign keys declared on table (the child),
+	// each naming the table it references; none for a missing table.
+	ForeignKeys(ctx context.Context, table string) ([]ForeignKey, error)
 	// DeleteRows deletes the tenant's rows whose key is greater than after, or
 	// all of the tenant's rows when after is nil, and returns how many.
 	DeleteRows(ctx context.Context, t Table, clientKey string, after Row) (int64, error)

@@ -160,6 +160,10 @@ func (m *Main) Run(ctx context.Context) error {
 		SweepInterval:  cfg.Migration.SweepInterval,
 		Tables:         tables,
 	}, served, peers, migration.Options{Logger: m.logger})
+	if err := migrations.CheckSchema(ctx); err != nil {
+		m.registry.Close()
+		return fmt.Errorf("migrated tables: %w", err)
+	}
 
 	srv, err := hooks.New(hooks.Options{
 		Realms:     m.registry,

@@ -14,7 +14,7 @@ import (
 
 // BenchmarkCopy copies one tenant's rows of the app table between two
 // databases the way the migration engine does: ReadRows pages from the source,
-// WriteRows (COPY) into the target. Rows per op: REALMHOOK_BENCH_ROWS
+// CopyRows (COPY) into the target. Rows per op: REALMHOOK_BENCH_ROWS
 // (default 100000); batch: REALMHOOK_BENCH_BATCH (default 5000).
 func BenchmarkCopy(b *testing.B) {
 	n := envInt(b, "REALMHOOK_BENCH_ROWS", 100000)
@@ -45,7 +45,7 @@ func BenchmarkCopy(b *testing.B) {
 				break
 			}
 			t0 = time.Now()
-			if err := dst.WriteRows(b.Context(), tbl, storetest.AppColumns, rows); err != nil {
+			if err := storetest.WriteRows(b.Context(), dst, tbl, storetest.AppColumns, rows); err != nil {
 				b.Fatal(err)
 			}
 			writing += time.Since(t0)

@@ -127,7 +127,7 @@ func (s *Store) run(ctx context.Context, idempotent bool, fn func(ctx context.Co
 			return err
 		}
 		if !notExecuted(err) && !(idempotent && connectionLost(err)) || attempt == len(retryBackoff)-1 {
-			return err
+			return unavailable(err)
 		}
 		// The other pooled connections are most likely dead too.
 		s.pool.Reset()
@@ -153,6 +153,15 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 		}
 		return nil
 	})
+}
+
+// unavailable marks err with store.ErrUnavailable when it is a lost
+// connection or a server going away, which a later attempt may not meet.
+func unavailable(err error) error {
+	if connectionLost(err) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+	}
+	return err
 }
 
 // finalError marks an error run must not retry: a failed COMMIT, whose outcome
@@ -217,19 +226,32 @@ func checkText(what, v string, allowEmpty bool) error {
 	return nil
 }
 
-// dataError turns the server's complaints about a value (class 22: data
-// exception; NOT NULL and CHECK violations) into EINVALID, and a duplicate key
-// into ECONFLICT, keeping the server's message.
+// dataError turns the server's complaints about the data into domain
+// errors, keeping the server's message and what it names: a duplicate key is
+// ECONFLICT; any other data exception (class 22), integrity violation (23)
+// or statement the schema refuses (42: a missing column, a type mismatch,
+// a privilege) is EINVALID, which a retry would meet again. So is a
+// statement cancelled by a timeout (57014) while the caller still waits: it
+// would time out again.
 func dataError(err error) error {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return err
 	}
+	msg := pgErr.Message
+	for _, f := range []struct{ name, v string }{
+		{"table", pgErr.TableName}, {"column", pgErr.ColumnName}, {"constraint", pgErr.ConstraintName}, {"detail", pgErr.Detail},
+	} {
+		if f.v != "" {
+			msg += "; " + f.name + " " + f.v
+		}
+	}
 	switch {
 	case pgErr.Code == "23505":
-		return &realmhook.Error{Code: realmhook.ECONFLICT, Message: pgErr.Message}
-	case strings.HasPrefix(pgErr.Code, "22"), pgErr.Code == "23502", pgErr.Code == "23514":
-		return &realmhook.Error{Code: realmhook.EINVALID, Message: pgErr.Message}
+		return &realmhook.Error{Code: realmhook.ECONFLICT, Message: msg}
+	case strings.HasPrefix(pgErr.Code, "22"), strings.HasPrefix(pgErr.Code, "23"), strings.HasPrefix(pgErr.Code, "42"),
+		pgErr.Code == "57014":
+		return &realmhook.Error{Code: realmhook.EINVALID, Message: msg + " (SQLSTATE " + pgErr.Code + ")"}
 	}
 	return err
 }

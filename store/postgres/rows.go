@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/realmhook/realmhook"
@@ -47,7 +50,7 @@ type column struct {
 }
 
 // selectExpr is how the column is read: types outside the normalised set
-// are read as their text form, which WriteRows turns back into the type.
+// are read as their text form, which CopyRows turns back into the type.
 func (c column) selectExpr() string {
 	switch c.kind {
 	case kindInt, kindFloat, kindBool, kindText, kindBytea, kindTimestamptz, kindTimestamp, kindDate:
@@ -397,46 +400,12 @@ func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) 
 	return n, nil
 }
 
-// WriteRows inserts rows with the COPY protocol: one statement, so all or
-// none land. A bad value fails with EINVALID naming its row and column, a
-// duplicate key with ECONFLICT.
-func (s *Store) WriteRows(ctx context.Context, t store.Table, columns []string, rows []store.Row) error {
-	if len(rows) == 0 {
-		ti, err := s.lookupTable(ctx, t.Name, false)
-		if err == nil {
-			_, err = ti.columns(columns)
-		}
-		return err
-	}
-	// The rows are in memory, so unlike CopyRows' stream a retry after a lost
-	// connection can send them again.
-	open := func() func() ([]store.Row, error) {
-		sent := false
-		return func() ([]store.Row, error) {
-			if sent {
-				return nil, nil
-			}
-			sent = true
-			return rows, nil
-		}
-	}
-	_, err := s.copyIn(ctx, t, columns, open, true)
-	return err
-}
-
 // CopyRows streams every batch next hands out through one COPY: one
 // statement, so all or none land. Values are converted to the columns' types
 // as they go (a time read from SQLite as text into a timestamptz column, an
 // int64 into an int4); a bad one ends the COPY with EINVALID naming its row
 // and column. A duplicate key is ECONFLICT.
 func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error) {
-	return s.copyIn(ctx, t, columns, func() func() ([]store.Row, error) { return next }, false)
-}
-
-// copyIn runs one COPY fed by the stream open returns; open is called again
-// for each retry, which happens only if the stream is restartable or was not
-// read from yet.
-func (s *Store) copyIn(ctx context.Context, t store.Table, columns []string, open func() func() ([]store.Row, error), restartable bool) (int64, error) {
 	ti, err := s.lookupTable(ctx, t.Name, false)
 	if err != nil {
 		return 0, err
@@ -448,10 +417,10 @@ func (s *Store) copyIn(ctx context.Context, t store.Table, columns []string, ope
 	var src *copySource
 	var n int64
 	err = s.run(ctx, false, func(ctx context.Context) error {
-		src = &copySource{cols: cols, next: open(), vals: make([]any, len(cols))}
+		src = &copySource{table: t.Name, cols: cols, keyAt: keyPositions(t, columns), next: next, vals: make([]any, len(cols))}
 		var err error
 		n, err = s.pool.CopyFrom(ctx, ti.ident, columns, src)
-		if err != nil && src.pulled && !restartable {
+		if err != nil && src.pulled {
 			return &finalError{err}
 		}
 		return err
@@ -462,9 +431,45 @@ func (s *Store) copyIn(ctx context.Context, t store.Table, columns []string, ope
 	case src != nil && src.rowErr != nil:
 		return 0, fmt.Errorf("write rows to %s: %w", t.Name, src.rowErr)
 	case err != nil:
-		return 0, fmt.Errorf("write rows to %s: %w", t.Name, dataError(err))
+		return 0, fmt.Errorf("write rows to %s: %w", t.Name, rowError(t.Name, err))
 	}
 	return n, nil
+}
+
+// rowError is dataError, and a store.RowError naming the table (and the
+// column, when the server names one) if the server refused a row's data.
+func rowError(table string, err error) error {
+	derr := dataError(err)
+	if derr == err {
+		return err
+	}
+	re := &store.RowError{Table: table, Err: derr}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		re.Column = pgErr.ColumnName
+	}
+	return re
+}
+
+// keyPositions is where each of t's key columns sits among columns (-1 for
+// one not among them).
+func keyPositions(t store.Table, columns []string) []int {
+	at := make([]int, len(t.Key))
+	for i, k := range t.Key {
+		at[i] = slices.Index(columns, k)
+	}
+	return at
+}
+
+// keyOf is r's key, for messages.
+func keyOf(r store.Row, at []int) store.Row {
+	k := make(store.Row, len(at))
+	for i, p := range at {
+		if p >= 0 && p < len(r) {
+			k[i] = r[p]
+		}
+	}
+	return k
 }
 
 // copySource is a pgx.CopyFromSource over a stream of batches. pgx reads it
@@ -473,7 +478,9 @@ func (s *Store) copyIn(ctx context.Context, t store.Table, columns []string, ope
 // are kept here because pgx reports an aborted COPY as the server's
 // "COPY from stdin failed", without the reason's code.
 type copySource struct {
+	table string
 	cols  []column
+	keyAt []int // t.Key's positions in cols
 	next  func() ([]store.Row, error)
 	batch []store.Row
 	at    int   // the current row is batch[at-1]
@@ -524,7 +531,7 @@ func (c *copySource) Values() ([]any, error) {
 			err = checkEncodable(c.typeMap, c.cols[j], val)
 		}
 		if err != nil {
-			c.rowErr = fmt.Errorf("row %d: %w", c.rows-1, dataError(err))
+			c.rowErr = &store.RowError{Table: c.table, Column: c.cols[j].name, Key: keyOf(r, c.keyAt), Err: dataError(err)}
 			return nil, c.rowErr
 		}
 		c.vals[j] = val
@@ -571,4 +578,44 @@ func indexOf(cols []column, name string) (int, bool) {
 		}
 	}
 	return -1, false
+}
+
+// foreignKeysQuery lists the tables a table's foreign keys reference, named
+// as the operator would write them: bare when the search path finds them.
+const foreignKeysQuery = `
+SELECT CASE WHEN pg_table_is_visible(c.confrelid) THEN p.relname::text ELSE n.nspname || '.' || p.relname END,
+	c.condeferrable
+FROM pg_constraint c
+JOIN pg_class p ON p.oid = c.confrelid
+JOIN pg_namespace n ON n.oid = p.relnamespace
+WHERE c.contype = 'f' AND c.conrelid = to_regclass($1)
+ORDER BY c.conname`
+
+// ForeignKeys returns the foreign keys declared on table, from pg_constraint.
+func (s *Store) ForeignKeys(ctx context.Context, table string) ([]store.ForeignKey, error) {
+	ident, err := tableIdent(table)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.ForeignKey
+	err = s.run(ctx, true, func(ctx context.Context) error {
+		out = out[:0]
+		rows, err := s.pool.Query(ctx, foreignKeysQuery, ident.Sanitize())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			fk := store.ForeignKey{Child: table}
+			if err := rows.Scan(&fk.Parent, &fk.Deferrable); err != nil {
+				return err
+			}
+			out = append(out, fk)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("foreign keys of %s: %w", table, dataError(err))
+	}
+	return out, nil
 }

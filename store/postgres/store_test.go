@@ -244,7 +244,7 @@ func TestTypes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			row := append(store.Row{"t"}, tc.in...)
-			mustNoErr(t, s.WriteRows(t.Context(), tbl, cols, []store.Row{row}))
+			mustNoErr(t, storetest.WriteRows(t.Context(), s, tbl, cols, []store.Row{row}))
 			got, err := s.ReadRows(t.Context(), tbl, cols, "t", store.Row{tc.in[0].(int64) - 1}, 1)
 			mustNoErr(t, err)
 			want := append(store.Row{"t"}, tc.want...)
@@ -275,7 +275,7 @@ func TestTypes(t *testing.T) {
 		mustExec(t, dst, ddl)
 		rows, err := s.ReadRows(t.Context(), tbl, cols, "t", nil, 100)
 		mustNoErr(t, err)
-		mustNoErr(t, dst.WriteRows(t.Context(), tbl, cols, rows))
+		mustNoErr(t, storetest.WriteRows(t.Context(), dst, tbl, cols, rows))
 		var diff int
 		for i, r := range rows {
 			back, err := dst.ReadRows(t.Context(), tbl, cols, "t", store.Row{r[1].(int64) - 1}, 1)
@@ -310,9 +310,9 @@ func TestTypes(t *testing.T) {
 			{"arr", "{1,x}"},
 		} {
 			t.Run(tc.col, func(t *testing.T) {
-				err := s.WriteRows(t.Context(), tbl, []string{"tenant", "k", tc.col}, []store.Row{{"bad", int64(1), tc.v}})
+				err := storetest.WriteRows(t.Context(), s, tbl, []string{"tenant", "k", tc.col}, []store.Row{{"bad", int64(1), tc.v}})
 				if realmhook.ErrorCode(err) != realmhook.EINVALID {
-					t.Fatalf("WriteRows(%s = %#v): %v, want EINVALID", tc.col, tc.v, err)
+					t.Fatalf("CopyRows(%s = %#v): %v, want EINVALID", tc.col, tc.v, err)
 				}
 				if n, err := s.CountRows(t.Context(), tbl, "bad"); err != nil || n != 0 {
 					t.Fatalf("a refused write left %d rows (%v)", n, err)
@@ -340,7 +340,7 @@ func TestByteOrderWithLinguisticCollation(t *testing.T) {
 	for _, n := range names {
 		rows = append(rows, store.Row{"t", n})
 	}
-	mustNoErr(t, s.WriteRows(t.Context(), tbl, []string{"tenant", "name"}, rows))
+	mustNoErr(t, storetest.WriteRows(t.Context(), s, tbl, []string{"tenant", "name"}, rows))
 
 	// The collation really differs from byte order, or the test proves nothing.
 	var first string
@@ -429,7 +429,7 @@ func TestSurvivesRestart(t *testing.T) {
 		func() error { _, err := s.GetTenant(t.Context(), "ck"); return err },
 		func() error { _, err := s.PutProperty(t.Context(), "ck", "k", []byte(`"v"`)); return err },
 		func() error {
-			return s.WriteRows(t.Context(), storetest.AppTable("items"), storetest.AppColumns,
+			return storetest.WriteRows(t.Context(), s, storetest.AppTable("items"), storetest.AppColumns,
 				[]store.Row{{"ck", int64(1), "a", "b", 1.0, []byte("x"), true, time.Now()}})
 		},
 		func() error { return s.Ping(t.Context()) },

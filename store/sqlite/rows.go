@@ -14,7 +14,7 @@ import (
 	"github.com/realmhook/realmhook/store"
 )
 
-// timeLayout is how WriteRows stores a time.Time: UTC, fixed width so that text
+// timeLayout is how CopyRows stores a time.Time: UTC, fixed width so that text
 // order is time order, microseconds like PostgreSQL, and a form both SQLite's
 // date functions and the driver's time parsing understand.
 const timeLayout = "2006-01-02 15:04:05.000000-07:00"
@@ -219,7 +219,7 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", t.Name, err)
+		return nil, fmt.Errorf("read %s: %w", t.Name, unavailable(err))
 	}
 	return out, nil
 }
@@ -243,7 +243,7 @@ func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, c
 	if fnErr != nil {
 		return fnErr
 	} else if err != nil {
-		return fmt.Errorf("scan %s: %w", t.Name, err)
+		return fmt.Errorf("scan %s: %w", t.Name, unavailable(err))
 	}
 	return nil
 }
@@ -310,22 +310,9 @@ func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) 
 	var n int64
 	err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quote(t.Name)+" WHERE "+quote(t.TenantColumn)+" = ?", clientKey).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("count %s: %w", t.Name, err)
+		return 0, fmt.Errorf("count %s: %w", t.Name, unavailable(err))
 	}
 	return n, nil
-}
-
-// WriteRows inserts rows in one transaction, as CopyRows does.
-func (s *Store) WriteRows(ctx context.Context, t store.Table, columns []string, rows []store.Row) error {
-	sent := false
-	_, err := s.CopyRows(ctx, t, columns, func() ([]store.Row, error) {
-		if sent {
-			return nil, nil
-		}
-		sent = true
-		return rows, nil
-	})
-	return err
 }
 
 // CopyRows inserts every batch next hands out in one transaction, several rows
@@ -340,6 +327,10 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 	first, err := next()
 	if err != nil || len(first) == 0 {
 		return 0, err
+	}
+	keyAt := make([]int, len(t.Key))
+	for i, k := range t.Key {
+		keyAt[i] = slices.Index(columns, k)
 	}
 	per := min(maxVariables/len(columns), maxRowsPerInsert)
 	insert := func(n int) string {
@@ -383,11 +374,11 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 				chunk := rows[start:min(start+per, len(rows))]
 				from := written
 				args = args[:0]
-				for i, r := range chunk {
+				for _, r := range chunk {
 					for j, v := range r {
 						sv, err := storageValue(v)
 						if err != nil {
-							return realmhook.Errorf(realmhook.EINVALID, "row %d column %s: %s", from+int64(i), columns[j], realmhook.ErrorMessage(err))
+							return &store.RowError{Table: t.Name, Column: columns[j], Key: keyOf(r, keyAt), Err: err}
 						}
 						args = append(args, sv)
 					}
@@ -404,9 +395,9 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 				}
 				if _, err := stmt.ExecContext(ctx, args...); err != nil {
 					if isUniqueViolation(err) {
-						return realmhook.Errorf(realmhook.ECONFLICT, "a row in rows %d-%d already exists: %v", from, from+int64(len(chunk))-1, err)
+						return &store.RowError{Table: t.Name, Err: realmhook.Errorf(realmhook.ECONFLICT, "a row in rows %d-%d already exists: %v", from, from+int64(len(chunk))-1, err)}
 					} else if isConstraint(err) {
-						return realmhook.Errorf(realmhook.EINVALID, "a row in rows %d-%d breaks a constraint: %v", from, from+int64(len(chunk))-1, err)
+						return &store.RowError{Table: t.Name, Err: realmhook.Errorf(realmhook.EINVALID, "a row in rows %d-%d breaks a constraint: %v", from, from+int64(len(chunk))-1, err)}
 					}
 					return err
 				}
@@ -452,14 +443,27 @@ func (s *Store) DeleteRows(ctx context.Context, t store.Table, clientKey string,
 		}
 	}
 	res, err := s.w.ExecContext(ctx, q, args...)
-	if err != nil {
-		return 0, fmt.Errorf("delete from %s: %w", t.Name, err)
+	if isConstraint(err) {
+		return 0, realmhook.Errorf(realmhook.EINVALID, "delete from %s: %v", t.Name, err)
+	} else if err != nil {
+		return 0, fmt.Errorf("delete from %s: %w", t.Name, unavailable(err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
 		return 0, fmt.Errorf("delete from %s: %w", t.Name, err)
 	}
 	return n, nil
+}
+
+// keyOf is r's key, for messages.
+func keyOf(r store.Row, at []int) store.Row {
+	k := make(store.Row, len(at))
+	for i, p := range at {
+		if p >= 0 && p < len(r) {
+			k[i] = r[p]
+		}
+	}
+	return k
 }
 
 // storageValue converts a Go value to the form this backend stores and
@@ -600,4 +604,30 @@ func (s *Store) cachedStmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	}
 	s.stmts[q] = st
 	return st, nil
+}
+
+// ForeignKeys returns the foreign keys declared on table, from
+// pragma_foreign_key_list. SQLite does not report whether one is deferrable,
+// so none is taken to be.
+func (s *Store) ForeignKeys(ctx context.Context, table string) ([]store.ForeignKey, error) {
+	if err := validIdent("table", table); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT "table" FROM pragma_foreign_key_list(?) GROUP BY "table" ORDER BY min(id)`, table)
+	if err != nil {
+		return nil, fmt.Errorf("foreign keys of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []store.ForeignKey
+	for rows.Next() {
+		fk := store.ForeignKey{Child: table}
+		if err := rows.Scan(&fk.Parent); err != nil {
+			return nil, fmt.Errorf("foreign keys of %s: %w", table, err)
+		}
+		out = append(out, fk)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("foreign keys of %s: %w", table, err)
+	}
+	return out, nil
 }

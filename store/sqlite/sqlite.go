@@ -56,7 +56,7 @@ type Store struct {
 	tables map[string]*tableInfo // declared columns of copied tables, by name
 
 	stmtMu sync.Mutex
-	stmts  map[string]*sql.Stmt // prepared INSERTs of WriteRows, by SQL
+	stmts  map[string]*sql.Stmt // prepared INSERTs of CopyRows, by SQL
 }
 
 var _ store.Store = (*Store)(nil)
@@ -234,16 +234,30 @@ func (s *Store) migrate(ctx context.Context) error {
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return unavailable(fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
-		return err
+		return unavailable(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return unavailable(fmt.Errorf("commit: %w", err))
 	}
 	return nil
+}
+
+// unavailable marks err with store.ErrUnavailable when the database was
+// busy or locked past the busy timeout: another writer held it, which a
+// later attempt may not meet.
+func unavailable(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+	}
+	return err
 }
 
 // microsOrNull stores a time as unix microseconds, the zero time as NULL.
@@ -271,8 +285,10 @@ func isUniqueViolation(err error) bool {
 	return se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
-// isConstraint reports whether err is any constraint failure (NOT NULL, CHECK, ...).
+// isConstraint reports whether err is any constraint failure (NOT NULL,
+// CHECK, a foreign key...) or a datatype mismatch (a STRICT table's column,
+// a non-integer rowid): the data, not the database, is at fault.
 func isConstraint(err error) bool {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT || se.Code()&0xff == sqlite3.SQLITE_MISMATCH)
 }

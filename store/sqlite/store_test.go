@@ -247,7 +247,7 @@ func equalValue(got, want any) bool {
 	return got == want
 }
 
-// BenchmarkCopy measures one tenant's copy through the primitives: WriteRows
+// BenchmarkCopy measures one tenant's copy through the primitives: CopyRows
 // in batches of 1000, then a keyset ReadRows pass over the same rows.
 func BenchmarkCopy(b *testing.B) {
 	const rows, batch = 100_000, 1000
@@ -264,7 +264,7 @@ func BenchmarkCopy(b *testing.B) {
 			for i := start; i < start+batch; i++ {
 				rs = append(rs, store.Row{"t", int64(i), "s", "body of a typical row", float64(i), []byte("0123456789"), i%2 == 0, at})
 			}
-			if err := s.WriteRows(b.Context(), tbl, storetest.AppColumns, rs); err != nil {
+			if err := storetest.WriteRows(b.Context(), s, tbl, storetest.AppColumns, rs); err != nil {
 				b.Fatal(err)
 			}
 		}

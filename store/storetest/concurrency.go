@@ -54,7 +54,7 @@ func testConcurrency(t *testing.T, h Harness) {
 					id := int64(b*per + i)
 					rows = append(rows, store.Row{"t", id, "s", "v", float64(id), nil, true, base})
 				}
-				if err := s.WriteRows(t.Context(), tbl, AppColumns, rows); err != nil {
+				if err := WriteRows(t.Context(), s, tbl, AppColumns, rows); err != nil {
 					done <- fmt.Errorf("batch %d: %w", b, err)
 					return
 				}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -146,4 +147,18 @@ func rowsString(rows []store.Row) string {
 		fmt.Fprintf(&b, "%v ", []any(r))
 	}
 	return b.String()
+}
+
+// WriteRows inserts rows (in columns order) in one transaction through
+// s.CopyRows, for tests that have their rows in memory.
+func WriteRows(ctx context.Context, s store.Store, t store.Table, columns []string, rows []store.Row) error {
+	sent := false
+	_, err := s.CopyRows(ctx, t, columns, func() ([]store.Row, error) {
+		if sent {
+			return nil, nil
+		}
+		sent = true
+		return rows, nil
+	})
+	return err
 }

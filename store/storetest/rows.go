@@ -82,8 +82,8 @@ func mustSeedApp(t testing.TB, h Harness, s store.Store) (t1, t2 []store.Row) {
 	t.Helper()
 	h.CreateAppTable(t, s, appTableName)
 	t1, t2 = seedRows("t1"), seedRows("t2")
-	mustNoErr(t, s.WriteRows(t.Context(), AppTable(appTableName), AppColumns, t1), "WriteRows t1")
-	mustNoErr(t, s.WriteRows(t.Context(), AppTable(appTableName), AppColumns, t2), "WriteRows t2")
+	mustNoErr(t, WriteRows(t.Context(), s, AppTable(appTableName), AppColumns, t1), "WriteRows t1")
+	mustNoErr(t, WriteRows(t.Context(), s, AppTable(appTableName), AppColumns, t2), "WriteRows t2")
 	return t1, t2
 }
 
@@ -270,12 +270,12 @@ func testWriteRows(t *testing.T, h Harness) {
 	}
 
 	t.Run("RoundTrip", func(t *testing.T) {
-		mustNoErr(t, s.WriteRows(t.Context(), tbl, AppColumns, rows), "WriteRows")
+		mustNoErr(t, WriteRows(t.Context(), s, tbl, AppColumns, rows), "WriteRows")
 		mustSameRows(t, mustReadAll(t, s, tbl, AppColumns, "w", 2), normalised(byKey(rows)))
 	})
 
 	t.Run("Empty", func(t *testing.T) {
-		mustNoErr(t, s.WriteRows(t.Context(), tbl, AppColumns, nil), "WriteRows of no rows")
+		mustNoErr(t, WriteRows(t.Context(), s, tbl, AppColumns, nil), "WriteRows of no rows")
 	})
 
 	t.Run("DuplicateIsConflictAndAtomic", func(t *testing.T) {
@@ -285,7 +285,7 @@ func testWriteRows(t *testing.T, h Harness) {
 			{"w", int64(100), "new", "new", nil, nil, nil, nil},
 			{"w", int64(1), "nulls", "dup", nil, nil, nil, nil},
 		}
-		mustCode(t, s.WriteRows(t.Context(), tbl, AppColumns, batch), realmhook.ECONFLICT)
+		mustCode(t, WriteRows(t.Context(), s, tbl, AppColumns, batch), realmhook.ECONFLICT)
 		after, err := s.CountRows(t.Context(), tbl, "w")
 		mustNoErr(t, err, "CountRows")
 		if after != before {
@@ -298,7 +298,7 @@ func testWriteRows(t *testing.T, h Harness) {
 		for i := range 5000 {
 			big = append(big, store.Row{"big", int64(i), "s", fmt.Sprintf("row %d", i), float64(i), []byte{byte(i)}, i%3 == 0, base.Add(time.Duration(i) * time.Second)})
 		}
-		mustNoErr(t, s.WriteRows(t.Context(), tbl, AppColumns, big), "WriteRows")
+		mustNoErr(t, WriteRows(t.Context(), s, tbl, AppColumns, big), "WriteRows")
 		got, err := s.CountRows(t.Context(), tbl, "big")
 		mustNoErr(t, err, "CountRows")
 		if got != int64(len(big)) {
@@ -378,7 +378,7 @@ func testBadInput(t *testing.T, h Harness) {
 			return err
 		}, realmhook.ENOTFOUND},
 		{"WriteWrongRowLength", func() error {
-			return s.WriteRows(t.Context(), good, AppColumns, []store.Row{row[:3]})
+			return WriteRows(t.Context(), s, good, AppColumns, []store.Row{row[:3]})
 		}, realmhook.EINVALID},
 		{"DeleteQuoteInTenantColumn", func() error {
 			_, err := s.DeleteRows(t.Context(), store.Table{Name: appTableName, TenantColumn: `ten"ant`, Key: []string{"id", "sub"}}, "t", nil)
@@ -439,7 +439,7 @@ func testPropertiesTable(t *testing.T, h Harness) {
 	}
 
 	// Copy to another database the way the migration engine does.
-	mustNoErr(t, dst.WriteRows(t.Context(), tbl, cols, rows), "WriteRows")
+	mustNoErr(t, WriteRows(t.Context(), dst, tbl, cols, rows), "WriteRows")
 	for k, v := range values {
 		mustGetProperty(t, dst, "ck", k, v)
 	}
@@ -541,7 +541,7 @@ func testCopyRows(t *testing.T, h Harness) {
 	})
 
 	t.Run("DuplicateIsConflictAndWritesNothing", func(t *testing.T) {
-		mustNoErr(t, s.WriteRows(t.Context(), tbl, AppColumns, many("dup", 1)), "WriteRows")
+		mustNoErr(t, WriteRows(t.Context(), s, tbl, AppColumns, many("dup", 1)), "WriteRows")
 		// The duplicate (id 0) comes in the second batch, after rows that
 		// the backend has already sent.
 		rows := many("dup", 3000)[1:]
