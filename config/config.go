@@ -95,6 +95,12 @@ type Table struct {
 	Name         string   `yaml:"name"`
 	TenantColumn string   `yaml:"tenantColumn"`
 	Key          []string `yaml:"key"`
+	// AllowTriggers accepts that the table's triggers fire for the rows a
+	// migration copies into it and deletes from it, where the database gives
+	// realmhook no way to keep them quiet (SQLite; PostgreSQL when the role
+	// may not set session_replication_role). Without it start-up refuses
+	// such a table, naming the trigger.
+	AllowTriggers bool `yaml:"allowTriggers"`
 }
 
 // Log configures log/slog output.

@@ -77,6 +77,13 @@ func (s *Service) copyTenant(ctx context.Context, l *lease, st store.Store, m *r
 			return err
 		}
 	}
+	// Before ready-to-commit, so the app's first insert after the commit
+	// finds every sequence past the copied rows.
+	for _, t := range s.tables {
+		if err := peer.AdvanceSequences(ctx, m.ClientKey, m.ID, t); err != nil {
+			return err
+		}
+	}
 	return s.transition(ctx, st, m, realmhook.MigrationVerifying,
 		fmt.Sprintf("copied %d rows in %d tables", m.Progress.RowsCopied, len(s.tables)), nil)
 }

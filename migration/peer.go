@@ -33,6 +33,10 @@ type Peer interface {
 	// next ends it with nothing written and comes back wrapped (errors.Is and
 	// errors.As find it).
 	CopyRows(ctx context.Context, clientKey, migrationID string, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error)
+	// AdvanceSequences moves the sequences behind table t's columns past
+	// the copied values (store.Store.AdvanceSequences), so that the app's
+	// next insert there does not collide with a copied row.
+	AdvanceSequences(ctx context.Context, clientKey, migrationID string, t store.Table) error
 	// Checksum computes the tenant's checksum of table t over columns, the same
 	// way as TableChecksum on the source.
 	Checksum(ctx context.Context, clientKey string, t store.Table, columns []string) (Checksum, error)
@@ -146,6 +150,16 @@ func (p localPeer) CopyRows(ctx context.Context, clientKey, migrationID string, 
 		return 0, fmt.Errorf("write %s: %w", t.Name, err)
 	}
 	return n, nil
+}
+
+func (p localPeer) AdvanceSequences(ctx context.Context, clientKey, migrationID string, t store.Table) error {
+	if err := p.guard(ctx, clientKey, migrationID); err != nil {
+		return err
+	}
+	if err := p.s.AdvanceSequences(ctx, t.Name); err != nil {
+		return fmt.Errorf("sequences of %s: %w", t.Name, err)
+	}
+	return nil
 }
 
 func (p localPeer) Checksum(ctx context.Context, clientKey string, t store.Table, columns []string) (Checksum, error) {

@@ -15,7 +15,8 @@ import (
 // databases' own catalogs, so that a copy writes parents before children and
 // every delete (trim, rollback, purge) removes children before parents; a
 // cycle of foreign keys that cannot be deferred is refused, naming its
-// tables. Call it once after New and before Run or any hook: the order is
+// tables. It also refuses a table whose triggers would fire for copied rows
+// (see checkTriggers). Call it once after New and before Run or any hook: the order is
 // the copy's checkpoint index, so it must not change while jobs run.
 func (s *Service) CheckSchema(ctx context.Context) error {
 	var fks []store.ForeignKey
@@ -33,7 +34,33 @@ func (s *Service) CheckSchema(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.checkTriggers(ctx); err != nil {
+		return err
+	}
 	s.tables = ordered
+	return nil
+}
+
+// checkTriggers refuses a table with triggers that would fire for copied
+// rows (the backend cannot keep them quiet), unless the table allows them:
+// what they write would stay behind a rolled-back copy.
+func (s *Service) checkTriggers(ctx context.Context) error {
+	for _, realm := range sortedKeys(s.served) {
+		for _, t := range s.tables {
+			if t.AllowTriggers {
+				continue
+			}
+			names, err := s.served[realm].Triggers(ctx, t.Name)
+			if err != nil {
+				return fmt.Errorf("realm %s: %w", realm, err)
+			}
+			if len(names) > 0 {
+				return realmhook.Errorf(realmhook.EINVALID,
+					"realm %s: table %s has triggers %s that would fire for every row a migration copies in (and what they write would outlive a rollback); drop them, or set tables[].allowTriggers: true for %s to accept that",
+					realm, t.Name, strings.Join(names, ", "), t.Name)
+			}
+		}
+	}
 	return nil
 }
 

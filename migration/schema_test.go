@@ -172,3 +172,56 @@ func TestForeignKeyCycleRefusedAtStartup(t *testing.T) {
 		t.Fatalf("CheckSchema = %v, want EINVALID naming a, b", err)
 	}
 }
+
+// TestTriggersRefusedAtStartupUnlessAllowed: SQLite cannot keep a trigger
+// quiet for copied rows, so start-up names it unless the table allows it.
+func TestTriggersRefusedAtStartupUnlessAllowed(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	if _, err := e.dbs["US"].ExecContext(t.Context(), `CREATE TABLE audit (what TEXT);
+		CREATE TRIGGER notes_audit AFTER INSERT ON notes BEGIN INSERT INTO audit VALUES (NEW.tenant); END`); err != nil {
+		t.Fatal(err)
+	}
+	peers := map[string]Peer{"EU": LocalPeer(e.stores["EU"]), "US": LocalPeer(e.stores["US"])}
+	s := New(e.cfg, e.stores, peers, Options{Logger: quietLogger(), Now: e.clock.Now})
+	t.Cleanup(s.Close)
+	err := s.CheckSchema(t.Context())
+	if realmhook.ErrorCode(err) != realmhook.EINVALID || !strings.Contains(err.Error(), "notes_audit") || !strings.Contains(err.Error(), "table notes") {
+		t.Fatalf("CheckSchema = %v, want EINVALID naming table notes and trigger notes_audit", err)
+	}
+	cfg := e.cfg
+	cfg.Tables = []store.Table{notesTable}
+	cfg.Tables[0].AllowTriggers = true
+	s = e.service(cfg, nil) // checks the schema, fails the test on error
+	tn := e.mustTenant("EU", "acme", 1, 3)
+	if m := mustMigrate(t, s, "EU", tn, e.req("m1", "US")); m.State != realmhook.MigrationReadyToCommit {
+		t.Fatalf("migration = %s %s", m.State, m.Message)
+	}
+}
+
+// TestSequencesAdvancedBeforeReady: the target's rowid sequence (SQLite
+// AUTOINCREMENT) is past the copied rows at ready-to-commit.
+func TestSequencesAdvancedBeforeReady(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	for _, db := range e.dbs {
+		if _, err := db.ExecContext(t.Context(), `CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.dbs["EU"].ExecContext(t.Context(), `INSERT INTO events (id, tenant) VALUES (40, 'acme'), (41, 'acme')`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.cfg
+	cfg.Tables = []store.Table{notesTable, {Name: "events", TenantColumn: "tenant", Key: []string{"id"}}}
+	s := e.service(cfg, nil)
+	tn := e.mustTenant("EU", "acme", 1, 1)
+	if m := mustMigrate(t, s, "EU", tn, e.req("m1", "US")); m.State != realmhook.MigrationReadyToCommit {
+		t.Fatalf("migration = %s %s", m.State, m.Message)
+	}
+	if _, err := e.dbs["US"].ExecContext(t.Context(), `INSERT INTO events (tenant) VALUES ('other')`); err != nil {
+		t.Fatalf("the app's next insert in the target: %v", err)
+	}
+	var id int
+	if err := e.dbs["US"].QueryRowContext(t.Context(), `SELECT id FROM events WHERE tenant = 'other'`).Scan(&id); err != nil || id != 42 {
+		t.Fatalf("next id = %d (%v), want 42", id, err)
+	}
+}

@@ -52,6 +52,9 @@ type Table struct {
 	Name         string
 	TenantColumn string
 	Key          []string
+	// AllowTriggers: the app accepts that the target's triggers fire for
+	// copied rows where the backend cannot keep them from firing.
+	AllowTriggers bool
 }
 
 // PropertiesTable is the built-in property store as a copyable Table.
@@ -136,8 +139,8 @@ type Store interface {
 	// ReleaseLease frees the lease if owner holds it.
 	ReleaseLease(ctx context.Context, name, owner string) error
 
-	// Columns returns a table's column names in table order; ENOTFOUND if the
-	// table does not exist.
+	// Columns returns a table's column names in table order, generated
+	// columns included; ENOTFOUND if the table does not exist.
 	Columns(ctx context.Context, table string) ([]string, error)
 	// ReadRows returns up to limit rows of the tenant with key greater than
 	// after (nil: from the start), ordered by t.Key, with the given columns.
@@ -152,7 +155,10 @@ type Store interface {
 	CountRows(ctx context.Context, t Table, clientKey string) (int64, error)
 	// CopyRows inserts the rows next hands out, batch after batch, in one
 	// transaction (one COPY on PostgreSQL), and returns how many it wrote:
-	// all of them land or none do. next returns the next batch (values in
+	// all of them land or none do. Values of columns the database generates
+	// are left out: it computes them (and verification compares them). The
+	// target's triggers do not fire for the rows where the backend can keep
+	// them quiet (see Triggers). next returns the next batch (values in
 	// columns order), or an empty batch at the end; CopyRows is done with a
 	// batch when it calls next again, so the caller may then reuse it. An
 	// error from next ends the copy, writes nothing and is returned as is.
@@ -163,6 +169,16 @@ type Store interface {
 	// ForeignKeys returns the foreign keys declared on table (the child),
 	// each naming the table it references; none for a missing table.
 	ForeignKeys(ctx context.Context, table string) ([]ForeignKey, error)
+	// Triggers returns, by name, the table's user triggers that would fire
+	// for the rows CopyRows writes: those this backend cannot keep quiet
+	// (PostgreSQL keeps every trigger quiet for them when the role may set
+	// session_replication_role, except ENABLE ALWAYS ones; SQLite cannot
+	// keep any quiet).
+	Triggers(ctx context.Context, table string) ([]string, error)
+	// AdvanceSequences moves every sequence that feeds one of table's
+	// columns (serial, identity) past the largest value the table holds, so
+	// that the app's next insert does not collide with a copied row.
+	AdvanceSequences(ctx context.Context, table string) error
 	// DeleteRows deletes the tenant's rows whose key is greater than after, or
 	// all of the tenant's rows when after is nil, and returns how many.
 	DeleteRows(ctx context.Context, t Table, clientKey string, after Row) (int64, error)

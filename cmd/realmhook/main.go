@@ -148,7 +148,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	tables := make([]store.Table, 0, len(cfg.Tables))
 	for _, t := range cfg.Tables {
-		tables = append(tables, store.Table{Name: t.Name, TenantColumn: t.TenantColumn, Key: t.Key})
+		tables = append(tables, store.Table{Name: t.Name, TenantColumn: t.TenantColumn, Key: t.Key, AllowTriggers: t.AllowTriggers})
 	}
 	migrations := migration.New(migration.Config{
 		Enabled:        cfg.MigrationEnabled(),

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -42,6 +43,9 @@ type Store struct {
 
 	mu     sync.RWMutex
 	tables map[string]*tableInfo // column types of copied tables, by name
+	// replica is 1 once the role was seen to may set
+	// session_replication_role, -1 once it was refused, 0 before.
+	replica atomic.Int32
 }
 
 var _ store.Store = (*Store)(nil)

@@ -47,6 +47,8 @@ type column struct {
 	// byteOrder: comparing this column sorts by bytes without COLLATE "C"
 	// (not a text type, or a C/POSIX collation).
 	byteOrder bool
+	// generated: a stored generated column, which COPY may not write.
+	generated bool
 }
 
 // selectExpr is how the column is read: types outside the normalised set
@@ -79,7 +81,8 @@ SELECT a.attname, bt.typname, bt.oid,
 		COALESCE(db.j->>'datlocprovider', 'c') = 'b'
 		OR (COALESCE(db.j->>'datlocprovider', 'c') = 'c' AND db.j->>'datcollate' IN ('C', 'POSIX'))
 	ELSE COALESCE(c.collprovider = 'b' OR (c.collprovider = 'c' AND c.collcollate IN ('C', 'POSIX')), false)
-	END
+	END,
+	a.attgenerated <> ''
 FROM pg_attribute a
 JOIN pg_type ty ON ty.oid = a.atttypid
 JOIN pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
@@ -136,7 +139,7 @@ func (s *Store) lookupTable(ctx context.Context, name string, refresh bool) (*ta
 		defer rows.Close()
 		for rows.Next() {
 			var c column
-			if err := rows.Scan(&c.name, &c.typ, &c.oid, &c.byteOrder); err != nil {
+			if err := rows.Scan(&c.name, &c.typ, &c.oid, &c.byteOrder, &c.generated); err != nil {
 				return err
 			}
 			c.quoted = pgx.Identifier{c.name}.Sanitize()
@@ -404,7 +407,9 @@ func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) 
 // statement, so all or none land. Values are converted to the columns' types
 // as they go (a time read from SQLite as text into a timestamptz column, an
 // int64 into an int4); a bad one ends the COPY with EINVALID naming its row
-// and column. A duplicate key is ECONFLICT.
+// and column. A duplicate key is ECONFLICT. Generated columns' values are
+// left out, and the COPY runs with session_replication_role = replica
+// where the role may set it, so that the table's triggers do not fire.
 func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error) {
 	ti, err := s.lookupTable(ctx, t.Name, false)
 	if err != nil {
@@ -414,16 +419,27 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 	if err != nil {
 		return 0, err
 	}
+	var write []int // positions of the columns COPY writes
+	var names []string
+	for i, c := range cols {
+		if !c.generated {
+			write = append(write, i)
+			names = append(names, c.name)
+		}
+	}
+	replica := s.mayQuietTriggers(ctx)
 	var src *copySource
 	var n int64
 	err = s.run(ctx, false, func(ctx context.Context) error {
-		src = &copySource{table: t.Name, cols: cols, keyAt: keyPositions(t, columns), next: next, vals: make([]any, len(cols))}
-		var err error
-		n, err = s.pool.CopyFrom(ctx, ti.ident, columns, src)
-		if err != nil && src.pulled {
-			return &finalError{err}
-		}
-		return err
+		src = &copySource{table: t.Name, cols: cols, write: write, keyAt: keyPositions(t, columns), next: next, vals: make([]any, len(write))}
+		return s.inReplicaTx(ctx, replica, func(tx pgx.Tx) error {
+			var err error
+			n, err = tx.CopyFrom(ctx, ti.ident, names, src)
+			if err != nil && src.pulled {
+				return &finalError{err}
+			}
+			return err
+		})
 	})
 	switch {
 	case src != nil && src.nextErr != nil:
@@ -434,6 +450,151 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 		return 0, fmt.Errorf("write rows to %s: %w", t.Name, rowError(t.Name, err))
 	}
 	return n, nil
+}
+
+// inReplicaTx runs fn in a transaction, with session_replication_role =
+// replica (user triggers and foreign key checks quiet) when replica is set.
+// A failed commit is final: the server may have committed.
+func (s *Store) inReplicaTx(ctx context.Context, replica bool, fn func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if replica {
+		if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+			return err
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return &finalError{fmt.Errorf("commit: %w", err)}
+	}
+	return nil
+}
+
+// mayQuietTriggers reports whether this database's role may set
+// session_replication_role (a superuser, or one granted SET on it), finding
+// out once.
+func (s *Store) mayQuietTriggers(ctx context.Context) bool {
+	if v := s.replica.Load(); v != 0 {
+		return v > 0
+	}
+	err := s.run(ctx, true, func(ctx context.Context) error {
+		tx, err := s.pool.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+		_, err = tx.Exec(ctx, "SET LOCAL session_replication_role = replica")
+		return err
+	})
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		s.replica.Store(1)
+		return true
+	case errors.As(err, &pgErr):
+		s.replica.Store(-1)
+	}
+	return false
+}
+
+// triggersQuery lists a table's user triggers on INSERT (bit 4 of tgtype)
+// with how they are enabled: O fires in the normal role, R only in replica,
+// A always, D never.
+const triggersQuery = `
+SELECT tgname, tgenabled FROM pg_trigger
+WHERE tgrelid = to_regclass($1) AND NOT tgisinternal AND tgtype & 4 <> 0
+ORDER BY tgname`
+
+// Triggers returns the table's user triggers that fire for copied rows:
+// ENABLE ALWAYS ones, and every enabled one when the role may not set
+// session_replication_role. Deletes (trim, rollback, purge) run in the
+// normal role, so that the app's ON DELETE actions still apply.
+func (s *Store) Triggers(ctx context.Context, table string) ([]string, error) {
+	ident, err := tableIdent(table)
+	if err != nil {
+		return nil, err
+	}
+	replica := s.mayQuietTriggers(ctx)
+	var out []string
+	err = s.run(ctx, true, func(ctx context.Context) error {
+		out = out[:0]
+		rows, err := s.pool.Query(ctx, triggersQuery, ident.Sanitize())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name, enabled string
+			if err := rows.Scan(&name, &enabled); err != nil {
+				return err
+			}
+			if enabled == "A" || (!replica && enabled == "O") {
+				out = append(out, name)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("triggers of %s: %w", table, dataError(err))
+	}
+	return out, nil
+}
+
+// sequencesQuery lists the sequences behind a table's serial and identity
+// columns.
+const sequencesQuery = `
+SELECT a.attname, pg_get_serial_sequence($1, a.attname)
+FROM pg_attribute a
+WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
+	AND pg_get_serial_sequence($1, a.attname) IS NOT NULL
+ORDER BY a.attnum`
+
+// AdvanceSequences sets each sequence behind table's serial and identity
+// columns to the column's largest value (of every tenant: the sequence is
+// the table's), unless it is past it already.
+func (s *Store) AdvanceSequences(ctx context.Context, table string) error {
+	ident, err := tableIdent(table)
+	if err != nil {
+		return err
+	}
+	type seq struct{ col, name string }
+	var seqs []seq
+	err = s.run(ctx, true, func(ctx context.Context) error {
+		seqs = seqs[:0]
+		rows, err := s.pool.Query(ctx, sequencesQuery, ident.Sanitize())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var q seq
+			if err := rows.Scan(&q.col, &q.name); err != nil {
+				return err
+			}
+			seqs = append(seqs, q)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("sequences of %s: %w", table, dataError(err))
+	}
+	for _, q := range seqs {
+		sql := `SELECT setval($1::regclass, m) FROM (SELECT max(` + pgx.Identifier{q.col}.Sanitize() + `)::bigint AS m FROM ` + ident.Sanitize() + `) x
+			WHERE m IS NOT NULL AND m > COALESCE(pg_sequence_last_value($1::regclass), m - 1)`
+		err := s.run(ctx, true, func(ctx context.Context) error {
+			_, err := s.pool.Exec(ctx, sql, q.name)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("advance sequence %s of %s.%s: %w", q.name, table, q.col, dataError(err))
+		}
+	}
+	return nil
 }
 
 // rowError is dataError, and a store.RowError naming the table (and the
@@ -480,6 +641,7 @@ func keyOf(r store.Row, at []int) store.Row {
 type copySource struct {
 	table string
 	cols  []column
+	write []int // the positions in a row of the values COPY writes
 	keyAt []int // t.Key's positions in cols
 	next  func() ([]store.Row, error)
 	batch []store.Row
@@ -522,7 +684,8 @@ func (c *copySource) Values() ([]any, error) {
 		c.rowErr = realmhook.Errorf(realmhook.EINVALID, "row %d has %d values for %d columns", c.rows-1, len(r), len(c.cols))
 		return nil, c.rowErr
 	}
-	for j, v := range r {
+	for w, j := range c.write {
+		v := r[j]
 		val, err := toColumn(c.cols[j], v)
 		if err == nil && c.cols[j].kind == kindOther && val != nil {
 			if c.typeMap == nil {
@@ -534,7 +697,7 @@ func (c *copySource) Values() ([]any, error) {
 			c.rowErr = &store.RowError{Table: c.table, Column: c.cols[j].name, Key: keyOf(r, c.keyAt), Err: dataError(err)}
 			return nil, c.rowErr
 		}
-		c.vals[j] = val
+		c.vals[w] = val
 	}
 	return c.vals, nil
 }

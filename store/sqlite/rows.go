@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -49,8 +50,9 @@ func kindOf(declared string) colKind {
 
 // tableInfo is a table's columns in table order with their kinds.
 type tableInfo struct {
-	columns []string
-	kinds   map[string]colKind
+	columns   []string
+	kinds     map[string]colKind
+	generated map[string]bool // generated columns, which INSERT may not write
 }
 
 // validIdent rejects names that quoting cannot make safe.
@@ -79,19 +81,25 @@ func (s *Store) loadTable(ctx context.Context, name string) (*tableInfo, error) 
 	if err := validIdent("table", name); err != nil {
 		return nil, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT name, type FROM pragma_table_info(?) ORDER BY cid`, name)
+	// table_xinfo, unlike table_info, lists generated columns (hidden 2:
+	// virtual, 3: stored); hidden 1 is a virtual table's hidden column.
+	rows, err := s.r.QueryContext(ctx, `SELECT name, type, hidden FROM pragma_table_xinfo(?) WHERE hidden <> 1 ORDER BY cid`, name)
 	if err != nil {
 		return nil, fmt.Errorf("columns of %s: %w", name, err)
 	}
 	defer rows.Close()
-	info := &tableInfo{kinds: map[string]colKind{}}
+	info := &tableInfo{kinds: map[string]colKind{}, generated: map[string]bool{}}
 	for rows.Next() {
 		var col, typ string
-		if err := rows.Scan(&col, &typ); err != nil {
+		var hidden int
+		if err := rows.Scan(&col, &typ, &hidden); err != nil {
 			return nil, fmt.Errorf("columns of %s: %w", name, err)
 		}
 		info.columns = append(info.columns, col)
 		info.kinds[col] = kindOf(typ)
+		if hidden != 0 {
+			info.generated[col] = true
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("columns of %s: %w", name, err)
@@ -321,8 +329,18 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 	if err := checkColumns(t, columns); err != nil {
 		return 0, err
 	}
-	if _, err := s.table(ctx, t.Name, columns); err != nil {
+	info, err := s.table(ctx, t.Name, columns)
+	if err != nil {
 		return 0, fmt.Errorf("write %s: %w", t.Name, err)
+	}
+	// The database computes generated columns: their values are left out.
+	var write []int
+	var names []string
+	for i, c := range columns {
+		if !info.generated[c] {
+			write = append(write, i)
+			names = append(names, c)
+		}
 	}
 	first, err := next()
 	if err != nil || len(first) == 0 {
@@ -332,10 +350,10 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 	for i, k := range t.Key {
 		keyAt[i] = slices.Index(columns, k)
 	}
-	per := min(maxVariables/len(columns), maxRowsPerInsert)
+	per := min(maxVariables/len(names), maxRowsPerInsert)
 	insert := func(n int) string {
-		tuple := "(?" + strings.Repeat(", ?", len(columns)-1) + ")"
-		return "INSERT INTO " + quote(t.Name) + " (" + quoteList(columns) + ") VALUES " +
+		tuple := "(?" + strings.Repeat(", ?", len(names)-1) + ")"
+		return "INSERT INTO " + quote(t.Name) + " (" + quoteList(names) + ") VALUES " +
 			tuple + strings.Repeat(", "+tuple, n-1)
 	}
 
@@ -349,6 +367,11 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 	var written int64
 	var nextErr error
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		// Foreign keys are checked at commit, not per row: a row of a
+		// self-referencing table may come before the row it references.
+		if _, err := tx.ExecContext(ctx, "PRAGMA defer_foreign_keys = ON"); err != nil {
+			return err
+		}
 		var full *sql.Stmt
 		if shared != nil {
 			full = tx.StmtContext(ctx, shared)
@@ -363,7 +386,7 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 				st.Close()
 			}
 		}()
-		args := make([]any, 0, per*len(columns))
+		args := make([]any, 0, per*len(names))
 		for rows := first; len(rows) > 0; {
 			for i, r := range rows {
 				if len(r) != len(columns) {
@@ -375,7 +398,8 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 				from := written
 				args = args[:0]
 				for _, r := range chunk {
-					for j, v := range r {
+					for _, j := range write {
+						v := r[j]
 						sv, err := storageValue(v)
 						if err != nil {
 							return &store.RowError{Table: t.Name, Column: columns[j], Key: keyOf(r, keyAt), Err: err}
@@ -630,4 +654,42 @@ func (s *Store) ForeignKeys(ctx context.Context, table string) ([]store.ForeignK
 		return nil, fmt.Errorf("foreign keys of %s: %w", table, err)
 	}
 	return out, nil
+}
+
+// insertTrigger matches a trigger's SQL that fires on INSERT.
+var insertTrigger = regexp.MustCompile(`(?is)\bINSERT\s+ON\b`)
+
+// Triggers returns the table's INSERT triggers: SQLite has no way to keep
+// a connection's inserts from firing them.
+func (s *Store) Triggers(ctx context.Context, table string) ([]string, error) {
+	if err := validIdent("table", table); err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE ORDER BY name`, table)
+	if err != nil {
+		return nil, fmt.Errorf("triggers of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var name, sql string
+		if err := rows.Scan(&name, &sql); err != nil {
+			return nil, fmt.Errorf("triggers of %s: %w", table, err)
+		}
+		if insertTrigger.MatchString(sql) {
+			out = append(out, name)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("triggers of %s: %w", table, err)
+	}
+	return out, nil
+}
+
+// AdvanceSequences does nothing: SQLite's only sequences are a rowid
+// alias's, which the next insert takes past the largest rowid, and
+// AUTOINCREMENT's sqlite_sequence, which every insert of a larger rowid
+// advances itself.
+func (s *Store) AdvanceSequences(ctx context.Context, table string) error {
+	return validIdent("table", table)
 }
