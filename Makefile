@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 
 # The version both binaries print (`--version`); without make they say (devel).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-LDFLAGS := -X main.version=$(VERSION)
+LDFLAGS := -X github.com/realmhook/realmhook.version=$(VERSION)
 
 # staticcheck is pinned: a new release may add checks, and CI must not change under us.
 # 2026.2.x is the first release line that knows Go 1.26.

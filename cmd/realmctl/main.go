@@ -38,6 +38,12 @@ type command struct {
 var commands = map[string]command{
 	"descriptor": {runDescriptor, "print the app descriptor built from config, or lint one (descriptor lint FILE)"},
 	"host":       {runHost, "emulate the host's data residency migration service"},
+	"version":    {runVersion, "print realmctl's version"},
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	fmt.Fprintln(stdout, "realmctl", realmhook.Version())
+	return nil
 }
 
 // errReported tells Main the subcommand already explained its failure, so it
@@ -80,7 +86,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printUsage(stdout)
 		return exitOK
 	}
-	cmd, ok := commands[args[0]]
+	name := args[0]
+	if name == "-version" || name == "--version" {
+		name = "version"
+	}
+	cmd, ok := commands[name]
 	if !ok {
 		fmt.Fprintf(stderr, "realmctl: unknown command %q\n\n", args[0])
 		printUsage(stderr)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/realmhook/realmhook"
 )
 
 // result is what one in-process run of realmctl produced.
@@ -31,6 +33,10 @@ func TestMain_Dispatch(t *testing.T) {
 		{"NoArgs", nil, exitUsage, "", "Usage:\n  realmctl <command>"},
 		{"Help", []string{"help"}, exitOK, "Commands:\n  descriptor", ""},
 		{"DashHelp", []string{"--help"}, exitOK, "host ", ""},
+		{"HostHelp", []string{"host", "--help"}, exitOK, "realmctl host install", ""},
+		{"LintHelp", []string{"descriptor", "lint", "--help"}, exitOK, "", "lint"},
+		{"Version", []string{"version"}, exitOK, "realmctl " + realmhook.Version() + "\n", ""},
+		{"DashVersion", []string{"--version"}, exitOK, "realmctl " + realmhook.Version() + "\n", ""},
 		{"UnknownCommand", []string{"frobnicate"}, exitUsage, "", `realmctl: unknown command "frobnicate"`},
 		{"HostUnknown", []string{"host", "run"}, exitUsage, "", `unknown host command "run"`},
 	}

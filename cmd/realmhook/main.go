@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -33,8 +34,8 @@ func main() {
 	defer stop()
 
 	m := NewMain()
-	if err := m.ParseFlags(os.Args[1:]); errors.Is(err, flag.ErrHelp) {
-		os.Exit(2)
+	if err := m.ParseFlags(os.Args[1:]); errors.Is(err, ErrPrinted) {
+		os.Exit(0)
 	} else if err != nil {
 		fmt.Fprintln(os.Stderr, "realmhook:", describe(err))
 		os.Exit(2)
@@ -83,21 +84,44 @@ func (m *Main) Failed() <-chan error { return m.failed }
 func NewMain() *Main { return &Main{Stdout: os.Stdout, Stderr: os.Stderr} }
 
 const usage = `usage: realmhook serve [--config FILE] [--install-keys URL]
+       realmhook version
 
 With no --config, realmhook serves the embedded shape: realms global, US and EU,
 each a SQLite database under ./data, at http://localhost:8080.`
 
+// ErrPrinted is what ParseFlags returns when it printed what was asked for
+// (help, the version) and there is nothing to run: the program exits 0.
+var ErrPrinted = errors.New("printed help or version")
+
 // ParseFlags reads the command line and the config file.
 func (m *Main) ParseFlags(args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			fmt.Fprintln(m.Stdout, usage)
+			return ErrPrinted
+		case "-version", "--version", "version":
+			fmt.Fprintln(m.Stdout, "realmhook", realmhook.Version())
+			return ErrPrinted
+		}
+	}
 	if len(args) == 0 || args[0] != "serve" {
 		fmt.Fprintln(m.Stderr, usage)
 		return fmt.Errorf("unknown command %q; want serve", strings.Join(args, " "))
 	}
 	fs := flag.NewFlagSet("realmhook serve", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
+	// The flag package prints the usage both when asked (-h) and on a bad
+	// flag; only the second is a complaint, so which stream gets it is
+	// decided after Parse.
+	var flagOut bytes.Buffer
+	fs.SetOutput(&flagOut)
 	fs.StringVar(&m.ConfigPath, "config", "", "YAML config `file` (default: the embedded shape)")
 	installKeys := fs.String("install-keys", "", "signed-install key server `URL`, overriding installKeys.url (e.g. realmctl host keys)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
+		_, _ = flagOut.WriteTo(m.Stdout)
+		return ErrPrinted
+	} else if err != nil {
+		_, _ = flagOut.WriteTo(m.Stderr)
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/realmhook/realmhook"
 )
 
 func mustConfigFile(t *testing.T, body string) string {
@@ -64,6 +67,36 @@ func TestMain_InstallKeysFlag(t *testing.T) {
 	err := m.ParseFlags([]string{"serve", "--install-keys", "not a url"})
 	if err == nil || !strings.Contains(err.Error(), "installKeys.url") {
 		t.Fatalf("bad --install-keys: %v", err)
+	}
+}
+
+// TestMain_HelpAndVersion: asking for help or the version prints it on
+// stdout and is not an error (ErrPrinted: exit 0), for the program and for
+// serve.
+func TestMain_HelpAndVersion(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help"}, "usage: realmhook serve"},
+		{[]string{"-h"}, "usage: realmhook serve"},
+		{[]string{"help"}, "usage: realmhook serve"},
+		{[]string{"serve", "--help"}, "-config file"},
+		{[]string{"serve", "-h"}, "-install-keys URL"},
+		{[]string{"version"}, "realmhook " + realmhook.Version() + "\n"},
+		{[]string{"--version"}, "realmhook " + realmhook.Version() + "\n"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			m := &Main{Stdout: &stdout, Stderr: &stderr}
+			if err := m.ParseFlags(tc.args); !errors.Is(err, ErrPrinted) {
+				t.Fatalf("ParseFlags(%q) = %v, want ErrPrinted (exit 0)", tc.args, err)
+			}
+			if !strings.Contains(stdout.String(), tc.want) || stderr.Len() != 0 {
+				t.Fatalf("stdout %q (want %q), stderr %q (want empty)", stdout.String(), tc.want, stderr.String())
+			}
+		})
 	}
 }
 
