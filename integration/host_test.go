@@ -83,12 +83,12 @@ func TestHost_QuickstartThroughRealmctl(t *testing.T) {
 		t.Fatalf("migrate output lacks the lifecycle:\n%s", out)
 	}
 	out = mustRealmctl(t, "host", "call", "--state", state, "--client-key", "demo", "GET", "/api/v1/properties/greeting")
-	if !strings.Contains(out, `"hello":"world"`) {
-		t.Fatalf("read after migration:\n%s", out)
+	if !strings.Contains(out, `"hello":"world"`) || !strings.Contains(out, "X-Realm: US\n") {
+		t.Fatalf("read after migration, want the data and X-Realm: US:\n%s", out)
 	}
 	// The data now lives in US only: EU answers 421, and realmctl says so with exit 1.
 	out, code := realmctl(t, "host", "call", "--state", state, "--client-key", "demo", "--realm", "EU", "GET", "/api/v1/properties/greeting")
-	if code != 1 || !strings.Contains(out, "421") {
+	if code != 1 || !strings.Contains(out, "421") || !strings.Contains(out, "X-Realm: EU\n") {
 		t.Fatalf("call at EU after migration: exit %d\n%s", code, out)
 	}
 	out, code = realmctl(t, "host", "migrate", "--state", state, "--client-key", "demo", "--to", "ZZ", "--poll", "100ms", "--retry-delay", "10ms")

@@ -291,6 +291,11 @@ func runHostCall(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	fmt.Fprintf(stdout, "%d %s\n", resp.StatusCode, http.StatusText(resp.StatusCode))
+	// The realm that answered is the point of a call after a migration
+	// ("served from US now"), so it is shown as the header says it.
+	if realm := resp.Header.Get("X-Realm"); realm != "" {
+		fmt.Fprintf(stdout, "X-Realm: %s\n", realm)
+	}
 	if len(resp.Body) > 0 {
 		stdout.Write(resp.Body)
 		if resp.Body[len(resp.Body)-1] != '\n' {
