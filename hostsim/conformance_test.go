@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/realmhook/realmhook/hostsim"
 	"github.com/realmhook/realmhook/hostsim/fakeapp"
@@ -58,6 +60,7 @@ func TestHost_Conformance(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := mustEnv(t, tc.defects)
+			e.host.Now = e.clock.Tick
 			_, forged := mustKeys(t)
 			rep, err := e.host.Conformance(context.Background(), hostsim.ConformanceOptions{
 				DescriptorURL: e.descriptorURL, Probe: tc.probe, ForgedKey: forged, ConcurrencyAttempts: 8,
@@ -103,9 +106,11 @@ func mustJUnitMatch(t *testing.T, rep hostsim.Report) {
 		t.Fatal(err)
 	}
 	var doc struct {
-		Tests    int `xml:"tests,attr"`
-		Failures int `xml:"failures,attr"`
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Time     string `xml:"time,attr"`
 		Suites   []struct {
+			Time  string `xml:"time,attr"`
 			Cases []struct {
 				Name    string `xml:"name,attr"`
 				Failure *struct {
@@ -120,6 +125,18 @@ func mustJUnitMatch(t *testing.T, rep hostsim.Report) {
 	if doc.Tests != len(rep.Checks) || doc.Failures != len(rep.Failed()) || len(doc.Suites) != 1 {
 		t.Fatalf("junit tests=%d failures=%d suites=%d; report has %d checks, %d failed",
 			doc.Tests, doc.Failures, len(doc.Suites), len(rep.Checks), len(rep.Failed()))
+	}
+	// The run as a whole takes at least as long as its checks (the test's
+	// clock ticks on every reading).
+	var checks time.Duration
+	for _, c := range rep.Checks {
+		checks += c.Duration
+	}
+	if checks == 0 || rep.Duration < checks {
+		t.Fatalf("report took %s, its checks %s: want the run's time to cover its checks, and some time to pass", rep.Duration, checks)
+	}
+	if want := fmt.Sprintf("%.3f", rep.Duration.Seconds()); doc.Time != want || doc.Suites[0].Time != want {
+		t.Fatalf("junit time %q, suite time %q; want %s (the report's duration)", doc.Time, doc.Suites[0].Time, want)
 	}
 	for i, c := range doc.Suites[0].Cases {
 		want := rep.Checks[i]

@@ -50,6 +50,15 @@ func (c *fakeClock) Now() time.Time {
 	return c.t
 }
 
+// Tick is Now, moving the clock a millisecond first, so that everything the
+// code under test times takes some time.
+func (c *fakeClock) Tick() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
 func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
