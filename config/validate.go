@@ -294,6 +294,9 @@ func realmOrder[V any](realms map[string]V) []string {
 	return keys
 }
 
+// RealmKeys is every configured realm key, global first, then sorted.
+func (c *Config) RealmKeys() []string { return realmOrder(c.Realms) }
+
 // ServedRealms is the realm keys this process serves: those under serve, or
 // every configured realm when serve is empty; global first, then sorted.
 func (c *Config) ServedRealms() []string {

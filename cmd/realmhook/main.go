@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -159,8 +160,18 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("descriptor: %w", err)
 	}
 
+	// Listen before opening the databases: a taken port fails at once, and
+	// the banner can name the address before anything is logged.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.Addr = ln.Addr().String()
+	m.printBanner(parsed.BaseURL)
+
 	m.registry, err = realms.Open(ctx, cfg, m.logger)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 
@@ -206,14 +217,10 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:      m.logger,
 	})
 	if err != nil {
+		ln.Close()
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	m.Addr = ln.Addr().String()
 	m.httpServer = &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -239,22 +246,28 @@ func (m *Main) Run(ctx context.Context) error {
 		m.done <- struct{}{}
 	}()
 
-	m.printRealms(parsed.BaseURL)
 	m.logger.Info("realmhook listening", slog.String("addr", m.Addr))
 	return nil
 }
 
-// printRealms tells the operator where everything is.
-func (m *Main) printRealms(globalBaseURL string) {
-	fmt.Fprintf(m.Stdout, "realmhook listening on %s\n", m.Addr)
-	fmt.Fprintf(m.Stdout, "descriptor  %s/atlassian-connect.json\n", globalBaseURL)
-	for _, r := range m.registry.All() {
+// printBanner tells the operator where everything is. It goes to stderr, in
+// one write, before the first log line, so that in a terminal it neither
+// mixes with the log lines nor lands between them; it is read from the
+// config, as nothing has been opened yet.
+func (m *Main) printBanner(globalBaseURL string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "realmhook %s on %s\n", realmhook.Version(), m.Addr)
+	fmt.Fprintf(&b, "descriptor  %s/atlassian-connect.json\n", globalBaseURL)
+	served := m.Config.ServedRealms()
+	for _, key := range m.Config.RealmKeys() {
+		r := m.Config.Realms[key]
 		where := "not served by this process"
-		if r.Served() {
-			where = realms.RedactDatabase(m.Config.Realms[r.Key].Database)
+		if slices.Contains(served, key) {
+			where = realms.RedactDatabase(r.Database)
 		}
-		fmt.Fprintf(m.Stdout, "realm %-7s %-40s %s\n", r.Key, r.BaseURL, where)
+		fmt.Fprintf(&b, "realm %-7s %-40s %s\n", key, r.BaseURL, where)
 	}
+	_, _ = io.WriteString(m.Stderr, b.String())
 }
 
 // Close stops the HTTP server gracefully, then the migration engine (whose

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/config"
 )
 
 func mustConfigFile(t *testing.T, body string) string {
@@ -120,8 +121,8 @@ realms:
   global: {baseUrl: http://localhost:8080}
   US: {baseUrl: http://localhost:8080/realms/us}
 `)
-	var stdout bytes.Buffer
-	m := &Main{Stdout: &stdout, Stderr: io.Discard}
+	var stdout, stderr bytes.Buffer
+	m := &Main{Stdout: &stdout, Stderr: &stderr}
 	if err := m.ParseFlags([]string{"serve", "--config", cfg}); err != nil {
 		t.Fatal(err)
 	}
@@ -139,12 +140,59 @@ realms:
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"descriptor  http://localhost:8080/atlassian-connect.json", "realm US", filepath.Join(dir, "us.db")} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("start-up output lacks %q:\n%s", want, stdout.String())
+	// The banner comes whole, on stderr, before the first log line (here the
+	// schema migrations of the new databases), so the two never interleave.
+	if stdout.Len() != 0 {
+		t.Errorf("stdout %q, want nothing (the banner and the logs go to stderr)", stdout.String())
+	}
+	lines := strings.Split(stderr.String(), "\n")
+	if len(lines) < 5 {
+		t.Fatalf("start-up output:\n%s", stderr.String())
+	}
+	banner, logs := strings.Join(lines[:4], "\n"), lines[4:]
+	for _, want := range []string{"realmhook " + realmhook.Version() + " on " + m.Addr, "descriptor  http://localhost:8080/atlassian-connect.json", "realm US", filepath.Join(dir, "us.db")} {
+		if !strings.Contains(banner, want) {
+			t.Errorf("banner lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if !strings.Contains(stderr.String(), `"msg":"applied schema migration"`) {
+		t.Errorf("no schema migration logged (the test wants a log line that could precede the banner):\n%s", stderr.String())
+	}
+	for _, l := range logs {
+		if l != "" && !strings.HasPrefix(l, "{") {
+			t.Errorf("after the banner, line %q is not a JSON log line:\n%s", l, stderr.String())
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, "us.db")); err != nil {
 		t.Fatalf("US database not created: %v", err)
+	}
+}
+
+// TestMain_BannerMatchesREADME: the README shows what `make run` prints, so
+// the embedded shape's banner must be the README's, but for the version.
+func TestMain_BannerMatchesREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(readme), "`make run` prints its version")
+	if !ok {
+		t.Fatal("README has no paragraph on what `make run` prints")
+	}
+	_, block, _ := strings.Cut(after, "```\n")
+	want := strings.Split(block, "\n")[:2+len(config.Default().Realms)]
+
+	var stderr bytes.Buffer
+	cfg := config.Default()
+	m := &Main{Config: cfg, Stderr: &stderr, Addr: cfg.Listen}
+	m.printBanner(cfg.Realms["global"].BaseURL)
+	got := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	// The README's version is an example.
+	if f := strings.Fields(want[0]); len(f) == 4 {
+		f[1] = realmhook.Version()
+		want[0] = strings.Join(f, " ")
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("banner:\n%s\nREADME shows:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
