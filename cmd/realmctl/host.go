@@ -33,7 +33,7 @@ func init() {
 	// initializer would be an initialization cycle.
 	hostCommands = map[string]hostCommand{
 		"keys": {runHostKeys, "keys [--listen ADDR] [--advertise URL] [--state FILE]",
-			"serve the host's signed-install public key at GET /<kid> until SIGINT/SIGTERM"},
+			"serve the host's signed-install public key at GET /<kid> (and GET /healthz) until SIGINT/SIGTERM"},
 		"install": {runHostInstall, "install --descriptor URL [--realm REALM] [--client-key K] [--keys-url URL] [--state FILE]",
 			"send a signed (RS256) installed call to the realm's base URL and record the tenant"},
 		"uninstall": {lifecycleCommand("uninstall", (*hostsim.Host).Uninstall), "uninstall --client-key K [--state FILE]",
@@ -176,7 +176,16 @@ func serveKeys(ctx context.Context, h *hostsim.Host, listen, advertise string, s
 		u = listenURL(ln.Addr())
 	}
 	u = strings.TrimRight(u, "/")
-	srv := &http.Server{Handler: h.KeyServer(), ReadHeaderTimeout: 5 * time.Second}
+	// The URL is in the state file before the first request is answered, so
+	// that once /healthz answers (realmctl wait URL/healthz) `host install`
+	// finds it.
+	if err := h.SetKeysURL(u); err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("/", h.KeyServer())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	shutdown := func() error {
@@ -187,9 +196,6 @@ func serveKeys(ctx context.Context, h *hostsim.Host, listen, advertise string, s
 			err = serr
 		}
 		return err
-	}
-	if err := h.SetKeysURL(u); err != nil {
-		return errors.Join(err, shutdown())
 	}
 	fmt.Fprintf(stdout, "key server for kid %s at %s\nset the app's installKeys.url to: %s\n", kp.ID, u, u)
 	if ready != nil {

@@ -39,7 +39,7 @@ var commands = map[string]command{
 	"descriptor": {runDescriptor, "print the app descriptor built from config, or lint one (descriptor lint FILE)"},
 	"host":       {runHost, "emulate the host's data residency migration service"},
 	"version":    {runVersion, "print realmctl's version"},
-	"wait":       {runWait, "wait until a URL answers 200 (wait http://localhost:8080/readyz)"},
+	"wait":       {runWait, "wait until each URL answers 200 (wait http://localhost:8080/readyz)"},
 }
 
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,7 +10,7 @@ import (
 	"time"
 )
 
-// runWait blocks until URL answers 200, so a script can start realmhook in
+// runWait blocks until each URL answers 200, in turn, so a script can start realmhook in
 // the background and go on only once it serves (GET /readyz answers 200 when
 // every served realm's database is reachable). The first start of `make run`
 // compiles the program, hence the generous default.
@@ -18,30 +19,41 @@ func runWait(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after `duration`")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage:\n  realmctl wait [--timeout 2m] URL\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage:\n  realmctl wait [--timeout 2m] URL...\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
-		return usagef("wait takes exactly one URL, got %d arguments", fs.NArg())
+	if fs.NArg() == 0 {
+		return usagef("wait takes one or more URLs")
 	}
-	url := fs.Arg(0)
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	client := &http.Client{Timeout: 5 * time.Second}
-	delay := 50 * time.Millisecond
-	var last string
-	for {
-		last = probe(ctx, client, url)
-		if last == "" {
-			_, err := fmt.Fprintln(stdout, url, "ready")
+	for _, url := range fs.Args() {
+		if err := waitFor(ctx, client, url); err != nil {
+			return fmt.Errorf("%s not ready after %s: %w", url, *timeout, err)
+		}
+		if _, err := fmt.Fprintln(stdout, url, "ready"); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// waitFor polls url, backing off to a second between tries, until it answers
+// 200 or ctx ends; then it says what the last try got.
+func waitFor(ctx context.Context, client *http.Client, url string) error {
+	delay := 50 * time.Millisecond
+	for {
+		last := probe(ctx, client, url)
+		if last == "" {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s: %s", url, *timeout, last)
+			return errors.New(last)
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, time.Second)

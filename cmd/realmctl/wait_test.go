@@ -41,3 +41,15 @@ func TestWait(t *testing.T) {
 		}
 	})
 }
+
+func TestWait_EveryURL(t *testing.T) {
+	var a, b atomic.Int32
+	srvA := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { a.Add(1) }))
+	defer srvA.Close()
+	srvB := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { b.Add(1) }))
+	defer srvB.Close()
+	r := mustRun(t, "wait", srvA.URL, srvB.URL)
+	if r.code != exitOK || a.Load() != 1 || b.Load() != 1 {
+		t.Fatalf("exit %d, requests %d and %d, want one each; stdout %q", r.code, a.Load(), b.Load(), r.stdout)
+	}
+}
