@@ -260,6 +260,14 @@ func TestLoad_Errors(t *testing.T) {
 		{"UnsetVariable", minimalYAML + "  EU:\n    baseUrl: https://eu.example.com\n    database: ${PG_EU_URL}\n", nil,
 			"config: realms.EU.database: environment variable PG_EU_URL is not set (write ${PG_EU_URL:-default} for a default) (line 7)"},
 		{"UnsetVariableInFlowList", minimalYAML + "serve: [${REALM}]\n", nil, "config: serve: environment variable REALM is not set"},
+		// The README's PostgreSQL shape: several keys on one line, so the
+		// line alone does not say which value holds the reference.
+		{"UnsetVariableInFlowMap", "realms:\n  global: { baseUrl: https://app.example.com,    database: \"${GLOBAL_DATABASE_URL}\" }\n", nil,
+			"config: realms.global.database: environment variable GLOBAL_DATABASE_URL is not set"},
+		{"UnsetVariableInFlowMapUnquoted", "realms:\n  global: {baseUrl: https://app.example.com, database: ${DB}, maxConns: 3}\n", nil,
+			"config: realms.global.database: environment variable DB is not set"},
+		{"UnsetVariableInFlowMapFirst", "realms:\n  global: {baseUrl: '${BASE}', database: 'sqlite:x'}\n", nil,
+			"config: realms.global.baseUrl: environment variable BASE is not set"},
 		{"BadVariableName", minimalYAML + "listen: ${1X}\n", nil, "config: listen: invalid variable reference ${1X}"},
 		{"UnterminatedReference", minimalYAML + "listen: ${X\n", nil, "config: listen: unterminated ${"},
 		{"TwoDocuments", minimalYAML + "---\nlisten: :80\n", nil, "config: one YAML document expected"},

@@ -3,14 +3,16 @@ package config
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
-// expandError is a ${VAR} reference that cannot be expanded, with the line it
-// is on so Load can name the key.
+// expandError is a ${VAR} reference that cannot be expanded, with where it
+// is so Load can name the key: a flow-style map puts several keys on a line.
 type expandError struct {
-	Line int // 1-based
-	Var  string
-	Msg  string
+	Line   int // 1-based
+	Column int // 1-based, in characters, of the "${"
+	Var    string
+	Msg    string
 }
 
 func (e *expandError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
@@ -48,10 +50,11 @@ func expandEnv(src []byte, lookup func(string) (string, bool)) ([]byte, error) {
 			if strings.HasPrefix(line[i:], "${") {
 				end := strings.IndexByte(line[i:], '}')
 				if end < 0 {
-					return nil, &expandError{Line: lineNo, Msg: "unterminated ${ (write $${ for a literal ${)"}
+					return nil, &expandError{Line: lineNo, Column: column(line, i), Msg: "unterminated ${ (write $${ for a literal ${)"}
 				}
 				val, err := lookupRef(line[i+2:i+end], lineNo, lookup)
 				if err != nil {
+					err.Column = column(line, i)
 					return nil, err
 				}
 				out.WriteString(escapeFor(state, val))
@@ -98,7 +101,7 @@ func expandEnv(src []byte, lookup func(string) (string, bool)) ([]byte, error) {
 
 // lookupRef resolves the inside of one ${...}: NAME or NAME:-default. The
 // default applies when the variable is unset or empty, as in the shell.
-func lookupRef(ref string, line int, lookup func(string) (string, bool)) (string, error) {
+func lookupRef(ref string, line int, lookup func(string) (string, bool)) (string, *expandError) {
 	name, def, hasDef := strings.Cut(ref, ":-")
 	if !validVarName(name) {
 		return "", &expandError{Line: line, Var: name, Msg: fmt.Sprintf("invalid variable reference ${%s}", ref)}
@@ -111,6 +114,10 @@ func lookupRef(ref string, line int, lookup func(string) (string, bool)) (string
 	}
 	return "", &expandError{Line: line, Var: name, Msg: fmt.Sprintf("environment variable %s is not set (write ${%s:-default} for a default)", name, name)}
 }
+
+// column is the 1-based column, in characters as YAML counts them, of byte
+// offset i of line.
+func column(line string, i int) int { return utf8.RuneCountInString(line[:i]) + 1 }
 
 func validVarName(s string) bool {
 	if s == "" {

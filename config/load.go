@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -51,7 +52,7 @@ func parse(src []byte, lookup func(string) (string, bool)) (*Config, error) {
 	if err != nil {
 		var ee *expandError
 		if errors.As(err, &ee) {
-			if key := keyAtLine(src, ee.Line); key != "" {
+			if key := keyAt(src, ee.Line, ee.Column); key != "" {
 				return nil, realmhook.Errorf(realmhook.EINVALID, "config: %s: %s (line %d)", key, ee.Msg, ee.Line)
 			}
 		}
@@ -287,14 +288,22 @@ func oneLine(err error) string {
 
 var keyOnLine = regexp.MustCompile(`^\s*(?:-\s+)?([^\s:#'"]+)\s*:`)
 
-// keyAtLine names the key whose value is on a 1-based line of the unexpanded
-// text: its full path when that text parses as YAML (a ${VAR} reference
-// usually does), else just the key written on that line.
-func keyAtLine(src []byte, line int) string {
+// keyAt names the key whose value holds the text at a 1-based line and
+// column of the unexpanded text: its full path when that text parses as YAML
+// (a ${VAR} reference usually does), else just the key written on that line.
+// The column matters in flow style, where one line holds several keys.
+func keyAt(src []byte, line, col int) string {
 	var doc yaml.Node
-	if yaml.Unmarshal(src, &doc) == nil && len(doc.Content) > 0 {
-		if p := pathAtLine(doc.Content[0], "", line); p != "" {
-			return p
+	if yaml.Unmarshal(maskRefs(src), &doc) == nil && len(doc.Content) > 0 {
+		var best scalarAt
+		scalarsOnLine(doc.Content[0], "", line, func(s scalarAt) {
+			// The value that starts last at or before the column holds it.
+			if s.col <= col && s.col >= best.col {
+				best = s
+			}
+		})
+		if best.path != "" {
+			return best.path
 		}
 	}
 	lines := strings.Split(string(src), "\n")
@@ -307,32 +316,50 @@ func keyAtLine(src []byte, line int) string {
 	return ""
 }
 
-func pathAtLine(n *yaml.Node, path string, line int) string {
+// maskRefs overwrites every ${...} with as many x's, so that text which is
+// YAML only once expanded ({ database: ${URL} }) parses, with every key where
+// it was.
+func maskRefs(src []byte) []byte {
+	return refPattern.ReplaceAllFunc(src, func(ref []byte) []byte {
+		return bytes.Repeat([]byte("x"), utf8.RuneCount(ref))
+	})
+}
+
+var refPattern = regexp.MustCompile(`\$\{[^}\n]*\}`)
+
+// scalarAt is a node on a line of the config and the path of the key it is
+// the value of (or, for a key, the path it names).
+type scalarAt struct {
+	path string
+	col  int
+}
+
+// scalarsOnLine calls fn for every key and scalar value on line.
+func scalarsOnLine(n *yaml.Node, path string, line int, fn func(scalarAt)) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
-			if found := pathAtLine(v, p, line); found != "" {
-				return found
-			}
 			if k.Line == line {
-				return p
+				fn(scalarAt{path: p, col: k.Column})
 			}
+			scalarsOnLine(v, p, line, fn)
 		}
 	case yaml.SequenceNode:
 		for i, item := range n.Content {
 			p := path + "[" + strconv.Itoa(i) + "]"
-			if found := pathAtLine(item, p, line); found != "" {
-				return found
+			if item.Kind == yaml.ScalarNode {
+				// A list of scalars (serve: [EU, US]) is one key.
+				p = path
 			}
+			scalarsOnLine(item, p, line, fn)
 		}
 	case yaml.ScalarNode:
 		if n.Line == line {
-			return path
+			fn(scalarAt{path: path, col: n.Column})
 		}
 	}
-	return ""
 }
 
 func invalidf(path, format string, args ...any) *realmhook.Error {
