@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"sort"
@@ -26,23 +27,50 @@ type Problem struct {
 
 func (p Problem) String() string { return p.Path + ": " + p.Message }
 
-// KnownRegions are the regionBaseUrls keys the host knows (PROTOCOL.md).
+// KnownRegions are the regionBaseUrls keys the host knows (docs/protocol.md).
 var KnownRegions = []string{"AU", "CA", "CH", "DE", "EU", "GB", "IN", "JP", "KR", "SG", "US"}
 
 // MaxKeyLen is the longest app key the host accepts.
 const MaxKeyLen = 80
 
-// Limits of dataResidency.maxMigrationDurationHours.
+// Limits of dataResidency.maxMigrationDurationHours, which the host takes in
+// steps of MigrationHoursStep.
 const (
-	MinMigrationHours = 0.5
-	MaxMigrationHours = 24
+	MinMigrationHours  = 0.5
+	MaxMigrationHours  = 24
+	MigrationHoursStep = 0.5
 )
+
+// templatePlaceholder is how the repository's atlassian-connect.json marks
+// the field realmhook fills in: a template, not a descriptor to publish.
+var templatePlaceholder = regexp.MustCompile(`^\{\{\s*[A-Za-z]+\s*\}\}$`)
+
+// IsTemplate reports whether b is a descriptor template (its baseUrl is a
+// {{placeholder}}, as in the repository's atlassian-connect.json) rather than
+// a built descriptor: Build fills in baseUrl, regionBaseUrls,
+// apiMigrations.signed-install and the missing lifecycle hooks.
+func IsTemplate(b []byte) bool {
+	var doc struct {
+		BaseURL any `json:"baseUrl"`
+	}
+	if json.Unmarshal(b, &doc) != nil {
+		return false
+	}
+	s, ok := doc.BaseURL.(string)
+	return ok && templatePlaceholder.MatchString(s)
+}
 
 var keyPattern = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 
 // Lint returns everything wrong with a descriptor, in a stable order: JSON,
 // key, name, baseUrl, authentication, regionBaseUrls, lifecycle,
 // apiMigrations, dataResidency. It returns nil for a good one.
+//
+// A built descriptor is checked for everything `realmctl host conformance`
+// would fail on the descriptor alone: what the host would refuse is a
+// problem, what realmhook accepts on purpose (a realm key the host does not
+// list yet, no regions at all) is advisory. A template (IsTemplate) is
+// checked for what Build keeps from it; what Build replaces is advisory.
 func Lint(b []byte) []Problem {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
@@ -57,14 +85,17 @@ func Lint(b []byte) []Problem {
 	if !ok {
 		return []Problem{{Path: "$", Message: "must be a JSON object"}}
 	}
-	l := &linter{}
+	l := &linter{template: IsTemplate(b)}
 	l.key(root["key"])
 	l.requiredString("name", root["name"])
-	baseURL := l.url("baseUrl", root["baseUrl"], true)
+	baseURL := ""
+	if !l.template {
+		baseURL = l.url("baseUrl", root["baseUrl"], true)
+	}
 	l.authentication(root["authentication"])
-	l.regions(root["regionBaseUrls"], baseURL)
-	dare := l.lifecycle(root["lifecycle"])
-	l.signedInstall(root["apiMigrations"], dare)
+	regions := l.regions(root["regionBaseUrls"], baseURL)
+	dare := l.lifecycle(root["lifecycle"], regions)
+	l.signedInstall(root["apiMigrations"], dare || regions)
 	l.dataResidency(root["dataResidency"])
 	return l.problems
 }
@@ -87,7 +118,10 @@ func Validate(b []byte) error {
 	return realmhook.Errorf(realmhook.EINVALID, "descriptor: %s (and %d more; run realmctl descriptor lint)", hard[0], len(hard)-1)
 }
 
-type linter struct{ problems []Problem }
+type linter struct {
+	problems []Problem
+	template bool // Build replaces baseUrl, regionBaseUrls and signed-install
+}
 
 func (l *linter) add(path, format string, args ...any) {
 	l.problems = append(l.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
@@ -183,14 +217,26 @@ func (l *linter) authentication(v any) {
 	}
 }
 
-func (l *linter) regions(v any, baseURL string) {
+// regions checks regionBaseUrls and reports whether it lists any realm.
+func (l *linter) regions(v any, baseURL string) bool {
+	if l.template {
+		if m, ok := v.(map[string]any); v != nil && (!ok || len(m) > 0) {
+			l.advise("regionBaseUrls", "realmhook replaces it with the realms in config")
+		}
+		return false
+	}
 	if v == nil {
-		return
+		l.advise("regionBaseUrls", "missing: the app can live in the Global realm only, and conformance fails")
+		return false
 	}
 	regions, ok := v.(map[string]any)
 	if !ok {
 		l.add("regionBaseUrls", "must be an object of region key to URL, got %s", jsonType(v))
-		return
+		return false
+	}
+	if len(regions) == 0 {
+		l.advise("regionBaseUrls", "empty: the app can live in the Global realm only, and conformance fails")
+		return false
 	}
 	keys := make([]string, 0, len(regions))
 	for k := range regions {
@@ -204,10 +250,14 @@ func (l *linter) regions(v any, baseURL string) {
 	for _, k := range keys {
 		path := "regionBaseUrls." + k
 		switch {
+		case k == realmhook.GlobalRealm || !realmhook.IsRealmKey(k):
+			// The rule config applies to realm keys, so that what lint
+			// accepts realmhook can serve, and the other way round.
+			l.add(path, "%q is not a region key (a realm key is %s; global is baseUrl)", k, realmhook.RealmKeyRule)
 		case k == "UK":
-			l.advise(path, `unknown region key "UK": use "GB"`)
+			l.advise(path, `the host does not know region "UK": use "GB"`)
 		case !isKnownRegion(k):
-			l.advise(path, "unknown region key %q (the host knows %s)", k, strings.Join(KnownRegions, " "))
+			l.advise(path, "the host does not know region %q (it knows %s): it ignores it, and conformance fails", k, strings.Join(KnownRegions, " "))
 		}
 		norm := l.url(path, regions[k], true)
 		if norm == "" {
@@ -219,6 +269,7 @@ func (l *linter) regions(v any, baseURL string) {
 		}
 		seen[norm] = "regionBaseUrls." + k
 	}
+	return true
 }
 
 func isKnownRegion(k string) bool {
@@ -226,13 +277,13 @@ func isKnownRegion(k string) bool {
 	return i < len(KnownRegions) && KnownRegions[i] == k
 }
 
-// lifecycle checks every hook path and reports whether dare-migration is set.
-func (l *linter) lifecycle(v any) (dare bool) {
-	if v == nil {
-		return false
-	}
+// lifecycle checks every hook path, and that a built descriptor has the hooks
+// the host needs: installed and uninstalled always (signed install), and
+// dare-migration for an app with regions. It reports whether dare-migration
+// is set.
+func (l *linter) lifecycle(v any, regions bool) (dare bool) {
 	hooks, ok := v.(map[string]any)
-	if !ok {
+	if v != nil && !ok {
 		l.add("lifecycle", "must be an object of hook name to path, got %s", jsonType(v))
 		return false
 	}
@@ -252,18 +303,42 @@ func (l *linter) lifecycle(v any) (dare bool) {
 		}
 	}
 	_, dare = hooks[HookDareMigration]
+	if l.template {
+		return dare // Build adds the missing hooks
+	}
+	for _, name := range []string{HookInstalled, HookUninstalled} {
+		if _, ok := hooks[name]; !ok {
+			l.add("lifecycle."+name, "required: the host installs the app through it")
+		}
+	}
+	switch {
+	case dare:
+	case regions:
+		l.add("lifecycle."+HookDareMigration, "required when regionBaseUrls is set: the host sends its migration hooks under it")
+	default:
+		l.advise("lifecycle."+HookDareMigration, "missing: the host cannot migrate the app's tenants, and conformance fails")
+	}
 	return dare
 }
 
-func (l *linter) signedInstall(v any, dare bool) {
+// signedInstall checks apiMigrations; residency says whether the descriptor
+// takes part in data residency (regions or dare-migration), which needs
+// signed install.
+func (l *linter) signedInstall(v any, residency bool) {
 	const path = "apiMigrations.signed-install"
 	m, _ := v.(map[string]any)
 	if v != nil && m == nil {
 		l.add("apiMigrations", "must be an object, got %s", jsonType(v))
 		return
 	}
-	if dare && m["signed-install"] != true {
-		l.add(path, "must be true when lifecycle.dare-migration is set (data residency requires signed install)")
+	switch {
+	case m["signed-install"] == true:
+	case l.template:
+		l.advise(path, "realmhook sets it to true")
+	case residency:
+		l.add(path, "must be true when regionBaseUrls or lifecycle.dare-migration is set (data residency requires signed install)")
+	default:
+		l.advise(path, "not true: conformance fails")
 	}
 }
 
@@ -287,8 +362,8 @@ func (l *linter) dataResidency(v any) {
 		return
 	}
 	h, err := n.Float64()
-	if err != nil || h < MinMigrationHours || h > MaxMigrationHours {
-		l.add(path, "must be from %g to %g hours, got %s", float64(MinMigrationHours), float64(MaxMigrationHours), n)
+	if err != nil || h < MinMigrationHours || h > MaxMigrationHours || math.Mod(h, MigrationHoursStep) != 0 {
+		l.add(path, "must be from %g to %g hours in steps of %g, got %s", float64(MinMigrationHours), float64(MaxMigrationHours), MigrationHoursStep, n)
 	}
 }
 

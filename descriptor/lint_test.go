@@ -2,6 +2,7 @@ package descriptor
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -66,11 +67,16 @@ func TestLint(t *testing.T) {
 		{"AuthenticationNone", func(d map[string]any) { sub(d, "authentication")["type"] = "none" }, "authentication.type", `must be "jwt", got "none"`, false},
 		{"AuthenticationNotObject", func(d map[string]any) { d["authentication"] = "jwt" }, "authentication", "must be an object, got a string", false},
 		{"RegionsNotObject", func(d map[string]any) { d["regionBaseUrls"] = []any{} }, "regionBaseUrls", "must be an object of region key to URL, got an array", false},
-		{"RegionsMissingIsFine", func(d map[string]any) { delete(d, "regionBaseUrls") }, "", "", false},
-		{"RegionUK", func(d map[string]any) { sub(d, "regionBaseUrls")["UK"] = "https://uk.example.com" }, "regionBaseUrls.UK", `unknown region key "UK": use "GB"`, true},
-		{"RegionUnknown", func(d map[string]any) { sub(d, "regionBaseUrls")["XX"] = "https://xx.example.com" }, "regionBaseUrls.XX", `unknown region key "XX" (the host knows AU CA CH DE EU GB IN JP KR SG US)`, true},
-		{"RegionLowerCase", func(d map[string]any) { sub(d, "regionBaseUrls")["eu"] = "https://eu2.example.com" }, "regionBaseUrls.eu", `unknown region key "eu"`, true},
-		{"RegionGlobal", func(d map[string]any) { sub(d, "regionBaseUrls")["global"] = "https://g.example.com" }, "regionBaseUrls.global", `unknown region key "global"`, true},
+		{"RegionsMissing", func(d map[string]any) { delete(d, "regionBaseUrls") }, "regionBaseUrls", "missing: the app can live in the Global realm only", true},
+		{"RegionsEmpty", func(d map[string]any) { d["regionBaseUrls"] = map[string]any{} }, "regionBaseUrls", "empty: the app can live in the Global realm only", true},
+		{"RegionUK", func(d map[string]any) { sub(d, "regionBaseUrls")["UK"] = "https://uk.example.com" }, "regionBaseUrls.UK", `the host does not know region "UK": use "GB"`, true},
+		{"RegionUnknown", func(d map[string]any) { sub(d, "regionBaseUrls")["XX"] = "https://xx.example.com" }, "regionBaseUrls.XX", `the host does not know region "XX" (it knows AU CA CH DE EU GB IN JP KR SG US)`, true},
+		// Config accepts any realm key of 2 to 8 upper-case letters, so lint
+		// only warns about one the host does not list.
+		{"RegionFR", func(d map[string]any) { sub(d, "regionBaseUrls")["FR"] = "https://fr.example.com" }, "regionBaseUrls.FR", `the host does not know region "FR"`, true},
+		{"RegionKeyTooLong", func(d map[string]any) { sub(d, "regionBaseUrls")["ABCDEFGHI"] = "https://x.example.com" }, "regionBaseUrls.ABCDEFGHI", `"ABCDEFGHI" is not a region key (a realm key is "global" or 2 to 8 upper-case letters`, false},
+		{"RegionLowerCase", func(d map[string]any) { sub(d, "regionBaseUrls")["eu"] = "https://eu2.example.com" }, "regionBaseUrls.eu", `"eu" is not a region key`, false},
+		{"RegionGlobal", func(d map[string]any) { sub(d, "regionBaseUrls")["global"] = "https://g.example.com" }, "regionBaseUrls.global", `"global" is not a region key`, false},
 		{"RegionEveryKnownKey", func(d map[string]any) {
 			r := map[string]any{}
 			for _, k := range KnownRegions {
@@ -87,13 +93,18 @@ func TestLint(t *testing.T) {
 		{"LifecyclePathRelative", func(d map[string]any) { sub(d, "lifecycle")["installed"] = "installed" }, "lifecycle.installed", `must be a path starting with "/" (relative to the base URL), got "installed"`, false},
 		{"LifecyclePathAbsoluteURL", func(d map[string]any) { sub(d, "lifecycle")["enabled"] = "https://x.example.com/enabled" }, "lifecycle.enabled", `must be a path starting with "/"`, false},
 		{"LifecyclePathNotString", func(d map[string]any) { sub(d, "lifecycle")["disabled"] = true }, "lifecycle.disabled", "must be a string path, got a boolean", false},
-		{"DareWithoutSignedInstall", func(d map[string]any) { delete(d, "apiMigrations") }, "apiMigrations.signed-install", "must be true when lifecycle.dare-migration is set", false},
-		{"DareWithSignedInstallFalse", func(d map[string]any) { sub(d, "apiMigrations")["signed-install"] = false }, "apiMigrations.signed-install", "must be true when lifecycle.dare-migration is set", false},
-		{"DareWithSignedInstallString", func(d map[string]any) { sub(d, "apiMigrations")["signed-install"] = "true" }, "apiMigrations.signed-install", "must be true when lifecycle.dare-migration is set", false},
-		{"NoDareNoSignedInstallIsFine", func(d map[string]any) { delete(sub(d, "lifecycle"), "dare-migration"); delete(d, "apiMigrations") }, "", "", false},
+		{"DareWithoutSignedInstall", func(d map[string]any) { delete(d, "apiMigrations") }, "apiMigrations.signed-install", "must be true when regionBaseUrls or lifecycle.dare-migration is set", false},
+		{"DareWithSignedInstallFalse", func(d map[string]any) { sub(d, "apiMigrations")["signed-install"] = false }, "apiMigrations.signed-install", "must be true when regionBaseUrls or lifecycle.dare-migration is set", false},
+		{"DareWithSignedInstallString", func(d map[string]any) { sub(d, "apiMigrations")["signed-install"] = "true" }, "apiMigrations.signed-install", "must be true when regionBaseUrls or lifecycle.dare-migration is set", false},
+		{"RegionsWithoutDare", func(d map[string]any) { delete(sub(d, "lifecycle"), "dare-migration") }, "lifecycle.dare-migration", "required when regionBaseUrls is set", false},
+		{"InstalledMissing", func(d map[string]any) { delete(sub(d, "lifecycle"), "installed") }, "lifecycle.installed", "required: the host installs the app through it", false},
+		{"UninstalledMissing", func(d map[string]any) { delete(sub(d, "lifecycle"), "uninstalled") }, "lifecycle.uninstalled", "required", false},
+		{"EnabledMissingIsFine", func(d map[string]any) { delete(sub(d, "lifecycle"), "enabled") }, "", "", false},
 		{"APIMigrationsNotObject", func(d map[string]any) { d["apiMigrations"] = true }, "apiMigrations", "must be an object, got a boolean", false},
-		{"MaxHoursTooLow", func(d map[string]any) { sub(d, "dataResidency")["maxMigrationDurationHours"] = 0.25 }, "dataResidency.maxMigrationDurationHours", "must be from 0.5 to 24 hours, got 0.25", false},
-		{"MaxHoursTooHigh", func(d map[string]any) { sub(d, "dataResidency")["maxMigrationDurationHours"] = 25 }, "dataResidency.maxMigrationDurationHours", "must be from 0.5 to 24 hours, got 25", false},
+		{"MaxHoursTooLow", func(d map[string]any) { sub(d, "dataResidency")["maxMigrationDurationHours"] = 0.25 }, "dataResidency.maxMigrationDurationHours", "must be from 0.5 to 24 hours in steps of 0.5, got 0.25", false},
+		{"MaxHoursTooHigh", func(d map[string]any) { sub(d, "dataResidency")["maxMigrationDurationHours"] = 25 }, "dataResidency.maxMigrationDurationHours", "must be from 0.5 to 24 hours in steps of 0.5, got 25", false},
+		{"MaxHoursNotAStep", func(d map[string]any) { sub(d, "dataResidency")["maxMigrationDurationHours"] = 1.25 }, "dataResidency.maxMigrationDurationHours", "must be from 0.5 to 24 hours in steps of 0.5, got 1.25", false},
+		{"MaxHoursStep", func(d map[string]any) { sub(d, "dataResidency")["maxMigrationDurationHours"] = 1.5 }, "", "", false},
 		{"MaxHoursLowerBound", func(d map[string]any) { sub(d, "dataResidency")["maxMigrationDurationHours"] = 0.5 }, "", "", false},
 		{"MaxHoursNotNumber", func(d map[string]any) { sub(d, "dataResidency")["maxMigrationDurationHours"] = "2" }, "dataResidency.maxMigrationDurationHours", "must be a number of hours, got a string", false},
 		{"DataResidencyNotObject", func(d map[string]any) { d["dataResidency"] = 2 }, "dataResidency", "must be an object, got a number", false},
@@ -163,12 +174,72 @@ func TestLint_ReportsEveryProblemInOrder(t *testing.T) {
 		got = append(got, p.Path)
 	}
 	want := []string{"key", "name", "baseUrl", "authentication.type", "regionBaseUrls.AU", "regionBaseUrls.UK",
-		"lifecycle.dare-migration", "apiMigrations.signed-install", "dataResidency.maxMigrationDurationHours"}
+		"lifecycle.dare-migration", "lifecycle.installed", "lifecycle.uninstalled", "apiMigrations.signed-install", "dataResidency.maxMigrationDurationHours"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("problem paths = %v\nwant %v", got, want)
 	}
 	err := Validate(b)
-	if err == nil || !strings.Contains(err.Error(), "descriptor: key: may hold only") || !strings.Contains(err.Error(), "and 6 more") {
+	if err == nil || !strings.Contains(err.Error(), "descriptor: key: may hold only") || !strings.Contains(err.Error(), "and 8 more") {
 		t.Errorf("Validate = %v, want the first problem and a count of the other non-advisory ones", err)
+	}
+}
+
+// TestLint_NoResidency: a descriptor without regions, dare-migration or
+// signed install is one the host accepts but cannot migrate; conformance fails
+// it, so lint warns of each, and Validate lets it pass.
+func TestLint_NoResidency(t *testing.T) {
+	d := goodDescriptor()
+	delete(d, "regionBaseUrls")
+	delete(sub(d, "lifecycle"), "dare-migration")
+	delete(d, "apiMigrations")
+	b := mustJSON(t, d)
+	var got []string
+	for _, p := range Lint(b) {
+		if !p.Advisory {
+			t.Errorf("%s is not advisory", p)
+		}
+		got = append(got, p.Path)
+	}
+	if want := []string{"regionBaseUrls", "lifecycle.dare-migration", "apiMigrations.signed-install"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("problem paths = %v, want %v", got, want)
+	}
+	if err := Validate(b); err != nil {
+		t.Errorf("Validate = %v, want nil", err)
+	}
+}
+
+// TestLint_Template: the repository's own atlassian-connect.json is a
+// template ({{baseUrl}}): lint passes it, and warns of what Build replaces.
+func TestLint_Template(t *testing.T) {
+	if !IsTemplate(realmhook.DescriptorTemplate) {
+		t.Fatal("the repository's atlassian-connect.json is not seen as a template")
+	}
+	if p := Lint(realmhook.DescriptorTemplate); len(p) != 0 {
+		t.Fatalf("Lint(atlassian-connect.json) = %v, want no problems", p)
+	}
+	built, err := Build(realmhook.DescriptorTemplate, "https://app.example.com", map[string]string{"EU": "https://eu.app.example.com"}, Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if IsTemplate(built) {
+		t.Fatal("a built descriptor is seen as a template")
+	}
+
+	d := goodDescriptor()
+	d["baseUrl"] = "{{baseUrl}}"
+	sub(d, "apiMigrations")["signed-install"] = false
+	delete(sub(d, "lifecycle"), "dare-migration")
+	sub(d, "dataResidency")["maxMigrationDurationHours"] = 30
+	var got []string
+	for _, p := range Lint(mustJSON(t, d)) {
+		got = append(got, fmt.Sprintf("%s advisory=%v", p.Path, p.Advisory))
+	}
+	want := []string{
+		"regionBaseUrls advisory=true",                           // replaced by config's realms
+		"apiMigrations.signed-install advisory=true",             // set to true
+		"dataResidency.maxMigrationDurationHours advisory=false", // kept, so checked
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("template problems = %v\nwant %v", got, want)
 	}
 }

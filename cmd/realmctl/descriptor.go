@@ -51,13 +51,18 @@ func runDescriptor(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return err
 }
 
-// runDescriptorLint prints "PATH: MESSAGE" for every problem Lint finds and
-// fails if there is any, or prints "ok".
+// runDescriptorLint prints "PATH: MESSAGE" for every problem Lint finds
+// ("PATH: warning: MESSAGE" for an advisory one) and fails if any is not
+// advisory; else it prints "ok". A template is said to be one first, since
+// what it is checked for differs.
 func runDescriptorLint(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("descriptor lint", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage:\n  realmctl descriptor lint FILE\n")
+		fmt.Fprint(fs.Output(), "Usage:\n  realmctl descriptor lint FILE\n\n"+
+			"FILE is a built descriptor (what the host reads) or a template (baseUrl \"{{baseUrl}}\",\n"+
+			"as the repository's atlassian-connect.json). Exit 1 when there is an error; warnings\n"+
+			"are what `realmctl host conformance` would fail but realmhook accepts.\n")
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -69,15 +74,23 @@ func runDescriptorLint(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("lint: %w", err)
 	}
-	problems := descriptor.Lint(b)
-	if len(problems) == 0 {
-		_, err := fmt.Fprintln(stdout, "ok")
-		return err
+	if descriptor.IsTemplate(b) {
+		fmt.Fprintln(stdout, "template: realmhook fills in baseUrl, regionBaseUrls, apiMigrations.signed-install and missing lifecycle hooks")
 	}
-	for _, p := range problems {
+	errs := 0
+	for _, p := range descriptor.Lint(b) {
+		if p.Advisory {
+			fmt.Fprintf(stdout, "%s: warning: %s\n", p.Path, p.Message)
+			continue
+		}
+		errs++
 		fmt.Fprintf(stdout, "%s: %s\n", p.Path, p.Message)
 	}
-	return errReported
+	if errs > 0 {
+		return errReported
+	}
+	_, err = fmt.Fprintln(stdout, "ok")
+	return err
 }
 
 // parseFlags parses args, mapping -h to errHelp and any other flag error

@@ -105,6 +105,17 @@ func TestDescriptor_Lint(t *testing.T) {
 		"authentication": {"type": "jwt"}, "regionBaseUrls": {"UK": "https://uk.example.com"},
 		"lifecycle": {"installed": "installed"}}`)
 
+	cfg := config.Default()
+	cfg.Realms["FR"] = config.Realm{BaseURL: "http://localhost:8080/realms/fr", Database: "sqlite:fr.db"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("config refuses realm FR: %v", err)
+	}
+	builtFR, err := descriptor.FromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := mustWriteFile(t, "fr.json", string(builtFR))
+
 	tests := []struct {
 		name           string
 		args           []string
@@ -114,8 +125,17 @@ func TestDescriptor_Lint(t *testing.T) {
 	}{
 		{"Good", []string{"descriptor", "lint", good}, exitOK, "ok\n", "", true},
 		{"Bad", []string{"descriptor", "lint", bad}, exitFailure,
-			"regionBaseUrls.UK: unknown region key \"UK\": use \"GB\"\n" +
-				"lifecycle.installed: must be a path starting with \"/\" (relative to the base URL), got \"installed\"\n", "", true},
+			"regionBaseUrls.UK: warning: the host does not know region \"UK\": use \"GB\"\n" +
+				"lifecycle.installed: must be a path starting with \"/\" (relative to the base URL), got \"installed\"\n" +
+				"lifecycle.uninstalled: required: the host installs the app through it\n" +
+				"lifecycle.dare-migration: required when regionBaseUrls is set: the host sends its migration hooks under it\n" +
+				"apiMigrations.signed-install: must be true when regionBaseUrls or lifecycle.dare-migration is set (data residency requires signed install)\n", "", true},
+		// The repository's own template, as the README's user runs it.
+		{"RepoTemplate", []string{"descriptor", "lint", "../../atlassian-connect.json"}, exitOK,
+			"template: realmhook fills in baseUrl, regionBaseUrls, apiMigrations.signed-install and missing lifecycle hooks\nok\n", "", true},
+		// FR is a realm key config accepts: a warning, not a failure.
+		{"WarningsOnly", []string{"descriptor", "lint", fr}, exitOK,
+			"regionBaseUrls.FR: warning: the host does not know region \"FR\" (it knows AU CA CH DE EU GB IN JP KR SG US): it ignores it, and conformance fails\nok\n", "", true},
 		{"NotJSON", []string{"descriptor", "lint", mustWriteFile(t, "x.json", "nope")}, exitFailure, "$: invalid JSON: invalid character", "", false},
 		{"MissingFile", []string{"descriptor", "lint", filepath.Join(t.TempDir(), "none.json")}, exitFailure, "", "realmctl descriptor: lint: open", false},
 		{"NoFile", []string{"descriptor", "lint"}, exitUsage, "", "lint takes exactly one FILE, got 0 arguments", false},
