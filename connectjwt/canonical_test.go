@@ -9,7 +9,7 @@ import (
 	"testing"
 )
 
-// protocolVectors is PROTOCOL.md's table, computed by the host's library.
+// protocolVectors is the table in docs/protocol.md, computed by the host's library.
 var protocolVectors = []struct {
 	name, method, url, baseURL, canonical, qsh string
 }{

@@ -46,7 +46,7 @@ func decodeVectors(t *testing.T, data []byte) referenceVectors {
 		t.Fatalf("decode vectors: %v", err)
 	}
 	if v.Library != "atlassian-jwt 2.0.3" {
-		t.Fatalf("vectors come from %q, want atlassian-jwt 2.0.3 (PROTOCOL.md)", v.Library)
+		t.Fatalf("vectors come from %q, want atlassian-jwt 2.0.3 (docs/protocol.md)", v.Library)
 	}
 	if len(v.Vectors) < 100 {
 		t.Fatalf("only %d vectors", len(v.Vectors))

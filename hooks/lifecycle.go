@@ -14,7 +14,7 @@ import (
 	"github.com/realmhook/realmhook/realms"
 )
 
-// installBody is the host's install/uninstall payload (PROTOCOL.md).
+// installBody is the host's install/uninstall payload (docs/protocol.md).
 type installBody struct {
 	Key                      string `json:"key"`
 	ClientKey                string `json:"clientKey"`

@@ -147,7 +147,7 @@ type conformance struct {
 }
 
 // Conformance installs throwaway tenants into the app at opts.DescriptorURL and
-// checks that it speaks the host's protocol (PROTOCOL.md), printing one line per
+// checks that it speaks the host's protocol (docs/protocol.md), printing one line per
 // check to Out. The app must trust the host's key server (KeysURL). The error is
 // for a run that could not be done at all; failed checks are in the Report.
 func (h *Host) Conformance(ctx context.Context, opts ConformanceOptions) (Report, error) {

@@ -41,7 +41,7 @@ func (e *LifecycleError) Error() string {
 	return fmt.Sprintf("%s: %s %s answered %s", e.Event, e.Response.Method, e.Response.URL, e.Response.Summary())
 }
 
-// lifecyclePayload is the body of every lifecycle call (PROTOCOL.md).
+// lifecyclePayload is the body of every lifecycle call (docs/protocol.md).
 type lifecyclePayload struct {
 	Key                      string `json:"key"`
 	ClientKey                string `json:"clientKey"`
