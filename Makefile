@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/realmhook/realmhook.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help run build test vet fmt lint clean reset check bench-copy bench-copy-pg qsh-vectors refjs
+.PHONY: help run build test vet fmt lint clean reset check bench-copy bench-copy-pg bench-routed qsh-vectors refjs
 
 ## help: list the targets
 help:
@@ -86,3 +86,8 @@ bench-copy-pg:
 		{ echo "bench-copy-pg needs REALMHOOK_BENCH_POSTGRES (a server URL) or the initdb/pg_ctl binaries (Debian: apt-get install postgresql)"; exit 1; }
 	$(GO) build -o bin/copybench ./bench/copybench
 	./bin/copybench -backend postgres $(BENCHFLAGS)
+
+## bench-routed: a routed tenant GET and PUT through realmhook (embedded, SQLite; 1k and 100k tenants) against a bare net/http handler and a careful Go handler, concurrency 64; prints requests/s, p50, p99, ratios and memory per tenant (BENCHFLAGS=-duration 10s … to change)
+bench-routed:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/realmhook ./bench/routedbench
+	./bin/routedbench -realmhook bin/realmhook $(BENCHFLAGS)
