@@ -10,8 +10,8 @@ import (
 
 // Goals from the issue that asked for this bench.
 const (
-	goalVsBare    = 0.5  // realmhook GET ÷ bare GET, at least
-	goalVsCareful = 0.9  // realmhook GET ÷ careful GET, at least
+	goalVsBare    = 0.5 // realmhook GET ÷ bare GET, at least
+	goalVsCareful = 0.9 // realmhook GET ÷ careful GET, at least
 	goalP99       = 10 * time.Millisecond
 	goalWrites    = 0.5 // realmhook PUT ÷ realmhook GET, at least
 	goalFlat      = 1.2 // realmhook GET at the small tenant count ÷ at the large, at most
