@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -47,38 +48,74 @@ func (s *Server) calledRealm(r *http.Request) (*realms.Realm, error) {
 	return realm, nil
 }
 
+// tenantLookup says where authentication reads the tenant record from.
+type tenantLookup int
+
+const (
+	// freshLookup reads the database: for hooks that change state, which are
+	// rare.
+	freshLookup tenantLookup = iota
+	// cachedLookup reads the realm's tenant cache (realms.Realm.Tenant): for
+	// the routed request path (tenant API, /status). A token that does not
+	// verify with the cached secret is tried again with a fresh read, so a
+	// re-install's new secret works on every replica at once.
+	cachedLookup
+)
+
 // authenticateHS256 verifies a call signed with a tenant's shared secret and
 // finds the tenant. The qsh is always checked relative to the base URL the
 // call was made to.
-func (s *Server) authenticateHS256(r *http.Request, mode authMode, allowContextQSH bool) (*authenticated, error) {
+func (s *Server) authenticateHS256(r *http.Request, mode authMode, allowContextQSH bool, lookup tenantLookup) (*authenticated, error) {
+	auth, err := s.authenticateHS256From(r, mode, allowContextQSH, lookup)
+	var rej *connectjwt.RejectError
+	if lookup == cachedLookup && (errors.Is(err, errUnknownTenant) || errors.As(err, &rej) && rej.Reason == connectjwt.ReasonSignature) {
+		auth, err = s.authenticateHS256From(r, mode, allowContextQSH, freshLookup)
+	}
+	switch {
+	case errors.Is(err, errUnknownTenant):
+		return nil, s.rejectUnknown()
+	case err != nil:
+		return nil, s.reject(r, err)
+	}
+	return auth, nil
+}
+
+// errUnknownTenant: no served realm has an active record of the token's issuer.
+var errUnknownTenant = errors.New("unknown tenant")
+
+func (s *Server) authenticateHS256From(r *http.Request, mode authMode, allowContextQSH bool, lookup tenantLookup) (*authenticated, error) {
 	called, err := s.calledRealm(r)
 	if err != nil {
 		return nil, err
 	}
 	token, err := connectjwt.TokenFromRequest(r)
 	if err != nil {
-		return nil, s.reject(r, err)
+		return nil, err
 	}
 	issuer, err := connectjwt.UnverifiedIssuer(token)
 	if err != nil {
-		return nil, s.reject(r, err)
+		return nil, err
 	}
 	if issuer == "" {
-		return nil, s.reject(r, &connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "token has no iss"})
+		return nil, &connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "token has no iss"}
+	}
+
+	locate, getTenant := s.opts.Realms.Locate, func(realm *realms.Realm, ctx context.Context, key string) (*realmhook.Tenant, error) {
+		return realm.Store.GetTenant(ctx, key)
+	}
+	if lookup == cachedLookup {
+		locate, getTenant = s.opts.Realms.LocateCached, (*realms.Realm).Tenant
 	}
 
 	verify := func(t *realmhook.Tenant) error {
 		_, err := s.opts.Verifier.VerifyHS256(token, []byte(t.SharedSecret), issuer, r, called.BasePath(), allowContextQSH)
-		if err != nil {
-			return s.reject(r, err)
-		}
-		return nil
+		return err
 	}
 
 	if mode == anyRealm {
-		home, t, err := s.opts.Realms.Locate(r.Context(), issuer)
+		home, t, err := locate(r.Context(), issuer)
 		if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
-			return nil, s.rejectUnknown()
+			return nil, errUnknownTenant
 		} else if err != nil {
 			return nil, err
 		}
@@ -89,7 +126,7 @@ func (s *Server) authenticateHS256(r *http.Request, mode authMode, allowContextQ
 		return &authenticated{called: called, home: home, tenant: t}, nil
 	}
 
-	t, err := called.Store.GetTenant(r.Context(), issuer)
+	t, err := getTenant(called, r.Context(), issuer)
 	switch {
 	case err == nil && t.State == realmhook.TenantActive:
 		if err := verify(t); err != nil {
@@ -107,9 +144,9 @@ func (s *Server) authenticateHS256(r *http.Request, mode authMode, allowContextQ
 	case err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
 		return nil, err
 	}
-	home, ht, err := s.opts.Realms.Locate(r.Context(), issuer)
+	home, ht, err := locate(r.Context(), issuer)
 	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
-		return nil, s.rejectUnknown()
+		return nil, errUnknownTenant
 	} else if err != nil {
 		return nil, err
 	}

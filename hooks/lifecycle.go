@@ -211,7 +211,7 @@ var errNotActiveHere = errors.New("tenant not active in this realm")
 // enabled handles the enabled and disabled hooks (HS256).
 func (s *Server) enabled(on bool) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-		auth, err := s.authenticateHS256(r, pinnedRealm, false)
+		auth, err := s.authenticateHS256(r, pinnedRealm, false, freshLookup)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

@@ -143,7 +143,7 @@ func (s *Server) migrationStart(w http.ResponseWriter, r *http.Request, _ httpro
 type scheduleFunc func(ctx context.Context, realm string, t *realmhook.Tenant, req migration.Request) (*realmhook.Migration, error)
 
 func (s *Server) scheduleOrStart(w http.ResponseWriter, r *http.Request, hook string, do scheduleFunc) {
-	auth, err := s.authenticateHS256(r, anyRealm, false)
+	auth, err := s.authenticateHS256(r, anyRealm, false, freshLookup)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return
@@ -163,7 +163,7 @@ func (s *Server) scheduleOrStart(w http.ResponseWriter, r *http.Request, hook st
 }
 
 func (s *Server) migrationStatus(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	auth, err := s.authenticateHS256(r, anyRealm, false)
+	auth, err := s.authenticateHS256(r, anyRealm, false, cachedLookup)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return
@@ -188,7 +188,7 @@ func (s *Server) migrationRollback(w http.ResponseWriter, r *http.Request, _ htt
 }
 
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, hook string, do finishFunc) {
-	auth, err := s.authenticateHS256(r, anyRealm, false)
+	auth, err := s.authenticateHS256(r, anyRealm, false, freshLookup)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return

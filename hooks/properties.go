@@ -31,7 +31,7 @@ func (s *Server) tenantAPI(h tenantHandle) httprouter.Handle {
 		if called, err := s.calledRealm(r); err == nil {
 			w.Header().Set("X-Realm", called.Key)
 		}
-		auth, err := s.authenticateHS256(r, pinnedRealm, true)
+		auth, err := s.authenticateHS256(r, pinnedRealm, true, cachedLookup)
 		if err != nil {
 			s.writeError(w, r, err)
 			return

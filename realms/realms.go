@@ -19,7 +19,9 @@ type Realm struct {
 	// BaseURL is the realm's base URL without a trailing slash.
 	BaseURL string
 	// Store is the realm's database; nil when this process does not serve it.
+	// Writes of tenant records through it are seen by Tenant at once.
 	Store store.Store
+	tenants *tenantCache
 
 	host     string
 	basePath string
@@ -31,13 +33,39 @@ func NewRealm(key, baseURL string, s store.Store) (*Realm, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, realmhook.Errorf(realmhook.EINVALID, "realms.%s.baseUrl: %q is not an absolute http(s) URL", key, baseURL)
 	}
-	return &Realm{
+	r := &Realm{
 		Key:      key,
 		BaseURL:  strings.TrimSuffix(baseURL, "/"),
-		Store:    s,
 		host:     strings.ToLower(u.Host),
 		basePath: strings.TrimSuffix(u.EscapedPath(), "/"),
-	}, nil
+	}
+	if s != nil {
+		r.tenants = newTenantCache(s, nil)
+		r.Store = &cachingStore{Store: s, cache: r.tenants}
+	}
+	return r, nil
+}
+
+// Tenant returns the tenant record for the routed request path: from memory
+// when nothing changed it (MaxStale bounds how late a change made by another
+// process is seen), otherwise from the database. Decisions that change state
+// read Store.GetTenant, or better, act inside the store's own transaction.
+func (r *Realm) Tenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error) {
+	if r.tenants == nil {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "realm %s is not served here", r.Key)
+	}
+	return r.tenants.get(ctx, clientKey)
+}
+
+// RefreshTenant reads the tenant record from the database and caches it,
+// for a caller that doubts the cached one: a token that does not verify with
+// the cached secret may be signed with the secret of a re-install another
+// replica just stored.
+func (r *Realm) RefreshTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error) {
+	if r.tenants == nil {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "realm %s is not served here", r.Key)
+	}
+	return r.tenants.refresh(ctx, clientKey)
 }
 
 // Served reports whether this process holds the realm's database.
@@ -186,10 +214,20 @@ func underPath(path, base string) bool {
 // commit is being applied the tenant is briefly active in both source and
 // target; the target (not frozen) wins, since the commit is already recorded.
 func (g *Registry) Locate(ctx context.Context, clientKey string) (*Realm, *realmhook.Tenant, error) {
+	return g.locate(ctx, clientKey, func(r *Realm) (*realmhook.Tenant, error) { return r.Store.GetTenant(ctx, clientKey) })
+}
+
+// LocateCached is Locate from each realm's Tenant: what a routed request
+// (a tenant call, a /status poll) asks, at the cost of a map lookup per realm.
+func (g *Registry) LocateCached(ctx context.Context, clientKey string) (*Realm, *realmhook.Tenant, error) {
+	return g.locate(ctx, clientKey, func(r *Realm) (*realmhook.Tenant, error) { return r.Tenant(ctx, clientKey) })
+}
+
+func (g *Registry) locate(ctx context.Context, clientKey string, get func(*Realm) (*realmhook.Tenant, error)) (*Realm, *realmhook.Tenant, error) {
 	var found *Realm
 	var tenant *realmhook.Tenant
 	for _, realm := range g.Served() {
-		t, err := realm.Store.GetTenant(ctx, clientKey)
+		t, err := get(realm)
 		if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
 			continue
 		} else if err != nil {

@@ -100,6 +100,15 @@ type Store interface {
 	DeleteTenant(ctx context.Context, clientKey string) error
 	// ListTenants returns tenants in the given state, by clientKey.
 	ListTenants(ctx context.Context, state realmhook.TenantState) ([]*realmhook.Tenant, error)
+	// TenantChanges tells a cache of tenant records what changed. Every write
+	// of a tenant record (insert, replace, update, delete; by any process)
+	// bumps the realm's tenant change sequence number in its own transaction.
+	// TenantChanges returns that number now and the client keys of the
+	// records written after sequence number `after`, possibly repeated.
+	// complete is false when the log no longer reaches back to `after` (it
+	// keeps the last 10,000 changes): the caller must then forget all it
+	// caches.
+	TenantChanges(ctx context.Context, after int64) (seq int64, changed []string, complete bool, err error)
 
 	// GetProperty returns a property's JSON value.
 	GetProperty(ctx context.Context, clientKey, key string) ([]byte, error)

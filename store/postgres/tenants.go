@@ -168,3 +168,46 @@ func timeOf(ts pgtype.Timestamptz) time.Time {
 	}
 	return ts.Time.UTC()
 }
+
+// TenantChanges reads the change sequence the realmhook_tenants trigger keeps.
+func (s *Store) TenantChanges(ctx context.Context, after int64) (int64, []string, bool, error) {
+	var seq int64
+	var keys []string
+	first := int64(-1)
+	err := s.run(ctx, true, func(ctx context.Context) error {
+		keys, first = nil, -1
+		if err := s.pool.QueryRow(ctx, "SELECT seq FROM realmhook_tenant_seq WHERE id = 1").Scan(&seq); err != nil {
+			return err
+		}
+		if seq <= after {
+			return nil
+		}
+		rows, err := s.pool.Query(ctx, "SELECT seq, client_key FROM realmhook_tenant_changes WHERE seq > $1 AND seq <= $2 ORDER BY seq", after, seq)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n int64
+			var key string
+			if err := rows.Scan(&n, &key); err != nil {
+				return err
+			}
+			if first < 0 {
+				first = n
+			}
+			keys = append(keys, key)
+		}
+		return rows.Err()
+	})
+	switch {
+	case err != nil:
+		return 0, nil, false, fmt.Errorf("tenant changes: %w", dataError(err))
+	case seq == after:
+		return seq, nil, true, nil
+	case seq < after:
+		// The database was replaced or restored under us.
+		return seq, nil, false, nil
+	}
+	return seq, keys, first == after+1, nil
+}

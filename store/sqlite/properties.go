@@ -12,7 +12,7 @@ import (
 // GetProperty returns a property's JSON value.
 func (s *Store) GetProperty(ctx context.Context, clientKey, key string) ([]byte, error) {
 	var v []byte
-	err := s.r.QueryRowContext(ctx, `SELECT value FROM realmhook_properties WHERE client_key = ? AND key = ?`, clientKey, key).Scan(&v)
+	err := s.prep.getProperty.QueryRowContext(ctx, clientKey, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "property %q not found", key)
 	} else if err != nil {
@@ -28,13 +28,12 @@ func (s *Store) GetProperty(ctx context.Context, clientKey, key string) ([]byte,
 // frozen, and reports whether it was created.
 func (s *Store) PutProperty(ctx context.Context, clientKey, key string, value []byte) (created bool, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := checkWritable(ctx, tx, clientKey); err != nil {
+		if err := s.checkWritable(ctx, tx, clientKey); err != nil {
 			return err
 		}
 		// The value is bound as a string so it is stored as TEXT, the type the
 		// copy primitives read back as on every backend.
-		res, err := tx.ExecContext(ctx, `INSERT INTO realmhook_properties (client_key, key, value) VALUES (?, ?, ?)
-			ON CONFLICT (client_key, key) DO NOTHING`, clientKey, key, string(value))
+		res, err := tx.StmtContext(ctx, s.prep.insertProperty).ExecContext(ctx, clientKey, key, string(value))
 		if err != nil {
 			return err
 		}
@@ -44,7 +43,7 @@ func (s *Store) PutProperty(ctx context.Context, clientKey, key string, value []
 			created = true
 			return nil
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE realmhook_properties SET value = ? WHERE client_key = ? AND key = ?`, string(value), clientKey, key)
+		_, err = tx.StmtContext(ctx, s.prep.updateProperty).ExecContext(ctx, string(value), clientKey, key)
 		return err
 	})
 	if err != nil {
@@ -56,10 +55,10 @@ func (s *Store) PutProperty(ctx context.Context, clientKey, key string, value []
 // DeleteProperty removes a property under the same check as PutProperty.
 func (s *Store) DeleteProperty(ctx context.Context, clientKey, key string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := checkWritable(ctx, tx, clientKey); err != nil {
+		if err := s.checkWritable(ctx, tx, clientKey); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM realmhook_properties WHERE client_key = ? AND key = ?`, clientKey, key)
+		res, err := tx.StmtContext(ctx, s.prep.deleteProperty).ExecContext(ctx, clientKey, key)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,7 +58,21 @@ type Store struct {
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared INSERTs of CopyRows, by SQL
+
+	// Statements of every tenant request, prepared once: SQLite parsing a
+	// statement costs more than running one of these lookups.
+	prep struct {
+		getTenant, getProperty, tenantSeq                             *sql.Stmt // on r
+		checkWritable, insertProperty, updateProperty, deleteProperty *sql.Stmt // on w
+	}
 }
+
+// readConns is the size of the read pool, idle connections included, so a
+// burst of requests never opens (and pays for) new SQLite connections: each
+// one runs the PRAGMAs and reads the schema. Reads are CPU-bound in this
+// driver, so more than a few per core only queue inside SQLite instead of
+// in database/sql.
+func readConns() int { return max(8, 2*runtime.GOMAXPROCS(0)) }
 
 var _ store.Store = (*Store)(nil)
 
@@ -103,13 +118,55 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	r.SetMaxIdleConns(4)
+	r.SetMaxOpenConns(readConns())
+	r.SetMaxIdleConns(readConns())
+	r.SetConnMaxIdleTime(0)
+	r.SetConnMaxLifetime(0)
 	s.r = r
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
 	return s, nil
+}
+
+// The statements prep holds.
+const (
+	sqlGetTenant      = `SELECT ` + tenantColumns + ` FROM realmhook_tenants WHERE client_key = ?`
+	sqlGetProperty    = `SELECT value FROM realmhook_properties WHERE client_key = ? AND key = ?`
+	sqlTenantSeq      = `SELECT seq FROM realmhook_tenant_seq WHERE id = 1`
+	sqlCheckWritable  = `SELECT state, migration_id FROM realmhook_tenants WHERE client_key = ?`
+	sqlInsertProperty = `INSERT INTO realmhook_properties (client_key, key, value) VALUES (?, ?, ?)
+		ON CONFLICT (client_key, key) DO NOTHING`
+	sqlUpdateProperty = `UPDATE realmhook_properties SET value = ? WHERE client_key = ? AND key = ?`
+	sqlDeleteProperty = `DELETE FROM realmhook_properties WHERE client_key = ? AND key = ?`
+)
+
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		db  *sql.DB
+		q   string
+		dst **sql.Stmt
+	}{
+		{s.r, sqlGetTenant, &s.prep.getTenant},
+		{s.r, sqlGetProperty, &s.prep.getProperty},
+		{s.r, sqlTenantSeq, &s.prep.tenantSeq},
+		{s.w, sqlCheckWritable, &s.prep.checkWritable},
+		{s.w, sqlInsertProperty, &s.prep.insertProperty},
+		{s.w, sqlUpdateProperty, &s.prep.updateProperty},
+		{s.w, sqlDeleteProperty, &s.prep.deleteProperty},
+	} {
+		st, err := p.db.PrepareContext(ctx, p.q)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.q, err)
+		}
+		*p.dst = st
+	}
+	return nil
 }
 
 // Backend names the implementation.
@@ -137,6 +194,12 @@ func (s *Store) Close() error {
 	}
 	s.stmts = map[string]*sql.Stmt{}
 	s.stmtMu.Unlock()
+	for _, st := range []*sql.Stmt{s.prep.getTenant, s.prep.getProperty, s.prep.tenantSeq,
+		s.prep.checkWritable, s.prep.insertProperty, s.prep.updateProperty, s.prep.deleteProperty} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	var errR error
 	if s.r != nil {
 		errR = s.r.Close()

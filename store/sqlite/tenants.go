@@ -31,7 +31,7 @@ func scanTenant(row scanner) (*realmhook.Tenant, error) {
 
 // GetTenant returns the tenant record, whatever its state.
 func (s *Store) GetTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error) {
-	t, err := scanTenant(s.r.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM realmhook_tenants WHERE client_key = ?`, clientKey))
+	t, err := scanTenant(s.prep.getTenant.QueryRowContext(ctx, clientKey))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "tenant %q not found", clientKey)
 	} else if err != nil {
@@ -125,9 +125,9 @@ func (s *Store) ListTenants(ctx context.Context, state realmhook.TenantState) ([
 
 // checkWritable is PutProperty's and DeleteProperty's guard, run inside their
 // write transaction so that a freeze committed before it cannot be missed.
-func checkWritable(ctx context.Context, tx *sql.Tx, clientKey string) error {
+func (s *Store) checkWritable(ctx context.Context, tx *sql.Tx, clientKey string) error {
 	var state, migrationID string
-	err := tx.QueryRowContext(ctx, `SELECT state, migration_id FROM realmhook_tenants WHERE client_key = ?`, clientKey).Scan(&state, &migrationID)
+	err := tx.StmtContext(ctx, s.prep.checkWritable).QueryRowContext(ctx, clientKey).Scan(&state, &migrationID)
 	if errors.Is(err, sql.ErrNoRows) || (err == nil && realmhook.TenantState(state) != realmhook.TenantActive) {
 		return realmhook.Errorf(realmhook.ENOTFOUND, "no active tenant %q in this realm", clientKey)
 	} else if err != nil {
@@ -138,4 +138,41 @@ func checkWritable(ctx context.Context, tx *sql.Tx, clientKey string) error {
 			With("migrationId", migrationID)
 	}
 	return nil
+}
+
+// TenantChanges reads the change sequence the realmhook_tenants triggers keep.
+func (s *Store) TenantChanges(ctx context.Context, after int64) (int64, []string, bool, error) {
+	var seq int64
+	if err := s.prep.tenantSeq.QueryRowContext(ctx).Scan(&seq); err != nil {
+		return 0, nil, false, fmt.Errorf("tenant changes: %w", err)
+	}
+	if seq == after {
+		return seq, nil, true, nil
+	}
+	if seq < after {
+		// The database was replaced or restored under us.
+		return seq, nil, false, nil
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, client_key FROM realmhook_tenant_changes WHERE seq > ? AND seq <= ? ORDER BY seq`, after, seq)
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("tenant changes: %w", err)
+	}
+	defer rows.Close()
+	var keys []string
+	first := int64(-1)
+	for rows.Next() {
+		var n int64
+		var key string
+		if err := rows.Scan(&n, &key); err != nil {
+			return 0, nil, false, fmt.Errorf("tenant changes: %w", err)
+		}
+		if first < 0 {
+			first = n
+		}
+		keys = append(keys, key)
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, false, fmt.Errorf("tenant changes: %w", err)
+	}
+	return seq, keys, first == after+1, nil
 }

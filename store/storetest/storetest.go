@@ -43,6 +43,7 @@ var AppColumns = []string{"tenant", "id", "sub", "body", "score", "data", "flag"
 // stops.
 func Run(t *testing.T, h Harness) {
 	t.Run("Tenants", func(t *testing.T) { testTenants(t, h) })
+	t.Run("TenantChanges", func(t *testing.T) { testTenantChanges(t, h) })
 	t.Run("Properties", func(t *testing.T) { testProperties(t, h) })
 	t.Run("ListProperties", func(t *testing.T) { testListProperties(t, h) })
 	t.Run("Migrations", func(t *testing.T) { testMigrations(t, h) })
