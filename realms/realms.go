@@ -20,7 +20,7 @@ type Realm struct {
 	BaseURL string
 	// Store is the realm's database; nil when this process does not serve it.
 	// Writes of tenant records through it are seen by Tenant at once.
-	Store store.Store
+	Store   store.Store
 	tenants *tenantCache
 
 	host     string
