@@ -66,6 +66,9 @@ type Realm struct {
 	Database string `yaml:"database"`
 	// MaxConns sizes the PostgreSQL pool (0: the driver's default).
 	MaxConns int32 `yaml:"maxConns"`
+	// ConnectTimeout is how long start-up waits for the realm's PostgreSQL
+	// to accept a first connection, retrying with backoff.
+	ConnectTimeout time.Duration `yaml:"connectTimeout"`
 	// InternalURL is where other realms' processes reach this realm's
 	// transfer API in the regional shape; empty in the embedded shape.
 	InternalURL string `yaml:"internalUrl"`

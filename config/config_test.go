@@ -119,6 +119,7 @@ realms:
     baseUrl: https://eu.app.example.com
     database: postgres://rh:pw@db.eu/realmhook
     maxConns: 7
+    connectTimeout: 90s
 migration:
   enabled: false
   maxConcurrent: 3
@@ -141,7 +142,7 @@ log: {level: debug, format: text}
 		Serve:       []string{"EU"},
 		Realms: map[string]Realm{
 			"global": {BaseURL: "https://app.example.com", Database: "sqlite:/var/lib/realmhook/global.db"},
-			"EU":     {BaseURL: "https://eu.app.example.com", Database: "postgres://rh:pw@db.eu/realmhook", MaxConns: 7},
+			"EU":     {BaseURL: "https://eu.app.example.com", Database: "postgres://rh:pw@db.eu/realmhook", MaxConns: 7, ConnectTimeout: 90 * time.Second},
 		},
 		Migration: Migration{Enabled: new(bool), MaxConcurrent: 3, BatchRows: 50, CheckpointRows: 50,
 			PurgeAfter: 24 * time.Hour, LeaseTTL: time.Minute, SweepInterval: 10 * time.Second},
@@ -375,6 +376,7 @@ func TestValidate(t *testing.T) {
 		{"DatabasePostgresql", func(c *Config) { setDB(c, "EU", "postgresql://u:p@h/db") }, ""},
 		{"DatabaseBadPostgresURL", func(c *Config) { setDB(c, "EU", "postgres://u:p@h:port/db") }, "config: realms.EU.database: invalid PostgreSQL URL"},
 		{"MaxConnsNegative", func(c *Config) { r := c.Realms["EU"]; r.MaxConns = -1; c.Realms["EU"] = r }, "config: realms.EU.maxConns: must not be negative"},
+		{"ConnectTimeoutNegative", func(c *Config) { r := c.Realms["EU"]; r.ConnectTimeout = -time.Second; c.Realms["EU"] = r }, "config: realms.EU.connectTimeout: must not be negative"},
 		{"InternalURLBad", func(c *Config) { r := c.Realms["EU"]; r.InternalURL = "eu:7000"; c.Realms["EU"] = r }, "config: realms.EU.internalUrl: must be an absolute http(s) URL"},
 		{"InternalURLNeedsSecret", func(c *Config) { r := c.Realms["EU"]; r.InternalURL = "http://eu:7000"; c.Realms["EU"] = r }, "config: internal.secret: required when realms.EU.internalUrl is set"},
 		{"InternalSecretShort", func(c *Config) { c.Internal.Secret = "short" }, "config: internal.secret: too short"},

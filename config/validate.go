@@ -126,6 +126,10 @@ func (c *Config) validateRealms() error {
 		if r.MaxConns < 0 {
 			return invalidf(p+".maxConns", "must not be negative, got %d", r.MaxConns)
 		}
+		if r.ConnectTimeout < 0 {
+			// 0 is the default, as for every duration.
+			return invalidf(p+".connectTimeout", "must not be negative, got %s", r.ConnectTimeout)
+		}
 		if r.InternalURL != "" {
 			if err := checkHTTPURL(p+".internalUrl", r.InternalURL); err != nil {
 				return err

@@ -13,14 +13,15 @@ import (
 	"github.com/realmhook/realmhook/store/sqlite"
 )
 
-// OpenStore opens the database an operator named: "sqlite:PATH" or a
+// OpenStore opens the database of a realm's config: "sqlite:PATH" or a
 // postgres:// URL. The prefix picks the backend.
-func OpenStore(ctx context.Context, database string, maxConns int32, logger *slog.Logger) (store.Store, error) {
+func OpenStore(ctx context.Context, rc config.Realm, logger *slog.Logger) (store.Store, error) {
+	database := rc.Database
 	switch {
 	case strings.HasPrefix(database, "sqlite:"):
 		return sqlite.Open(ctx, strings.TrimPrefix(database, "sqlite:"), sqlite.Options{Logger: logger})
 	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
-		return postgres.Open(ctx, database, postgres.Options{MaxConns: maxConns, Logger: logger})
+		return postgres.Open(ctx, database, postgres.Options{MaxConns: rc.MaxConns, ConnectTimeout: rc.ConnectTimeout, Logger: logger})
 	}
 	return nil, fmt.Errorf("database %q: want sqlite:PATH or a postgres:// URL", RedactDatabase(database))
 }
@@ -56,7 +57,7 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Regist
 		var s store.Store
 		if served[key] {
 			var err error
-			s, err = OpenStore(ctx, rc.Database, rc.MaxConns, logger.With(slog.String("realm", key)))
+			s, err = OpenStore(ctx, rc, logger.With(slog.String("realm", key)))
 			if err != nil {
 				closeAll()
 				return nil, fmt.Errorf("realms.%s.database: %w", key, err)

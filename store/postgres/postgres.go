@@ -32,7 +32,15 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for migration event times; time.Now if nil.
 	Now func() time.Time
+	// ConnectTimeout bounds how long Open waits for the database to accept a
+	// first connection; 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 }
+
+// DefaultConnectTimeout is how long Open waits, by default, for a database
+// that does not accept connections yet: long enough for an app and its
+// database to be started together.
+const DefaultConnectTimeout = 30 * time.Second
 
 // Store is one realm's PostgreSQL database. It is safe for concurrent use, and
 // any number of processes may share one database.
@@ -73,11 +81,63 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", where(cfg), err)
 	}
 	s := &Store{pool: pool, logger: opts.Logger, now: opts.Now, tables: map[string]*tableInfo{}}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
+	}
+	if err := s.waitConnect(ctx, where(cfg), opts.ConnectTimeout); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", where(cfg), err)
+	}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", where(cfg), err)
 	}
 	return s, nil
+}
+
+// waitConnect waits until the database accepts a connection, retrying with
+// backoff for up to timeout, so that an app and its database can start
+// together. A server that answers with an error waiting will not fix (a wrong
+// password, no such database) fails at once. This is not "connection lost":
+// nothing was connected yet.
+func (s *Store) waitConnect(ctx context.Context, where string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.pool.Ping(ctx)
+		if err == nil {
+			if attempt > 1 {
+				s.logger.Info("postgres: connected", "database", where, "attempts", attempt)
+			}
+			return nil
+		}
+		if !retryConnect(err) || ctx.Err() != nil {
+			return fmt.Errorf("cannot connect (waited up to %s): %w", timeout, err)
+		}
+		s.logger.Warn("postgres: cannot connect; retrying", "database", where, "attempt", attempt, "retry_in", delay.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cannot connect (waited %s): %w", timeout, err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// retryConnect reports whether a failed first connection may succeed later:
+// the server is not there yet, or is starting up or full; not when it
+// answered with a refusal of its own.
+func retryConnect(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P03", "53300": // cannot_connect_now (starting up), too_many_connections
+			return true
+		}
+		return false
+	}
+	return true
 }
 
 // where names a database for messages without its password.
