@@ -39,6 +39,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/realmhook/realmhook/internal/pgcluster"
 )
 
 // EnvURL names the environment variable that points pgtest at an existing server.
@@ -57,7 +59,7 @@ type server struct {
 	adminURL string // URL of a database the admin user can CREATE DATABASE from
 	version  string
 	stop     func() error
-	cluster  *cluster // only for SourceInitdb
+	cluster  *pgcluster.Cluster // only for SourceInitdb
 }
 
 var (
@@ -156,7 +158,7 @@ func Restart(t testing.TB) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := s.cluster.restart(ctx); err != nil {
+	if err := s.cluster.Restart(ctx); err != nil {
 		t.Fatalf("pgtest: restart: %v", err)
 	}
 }
@@ -185,7 +187,7 @@ func mustServer(t testing.TB) *server {
 func describe(s *server) string {
 	switch s.source {
 	case SourceInitdb:
-		return fmt.Sprintf("initdb cluster at 127.0.0.1:%d", s.cluster.port)
+		return fmt.Sprintf("initdb cluster at 127.0.0.1:%d", s.cluster.Port())
 	case SourceEnv:
 		return EnvURL + " server at " + redact(s.adminURL)
 	default:
@@ -218,10 +220,10 @@ func start() (*server, string, error) {
 	if err == nil {
 		return s, "", nil
 	}
-	if !errors.Is(err, errNoBinaries) {
+	if !errors.Is(err, pgcluster.ErrNoBinaries) {
 		return nil, "", fmt.Errorf("initdb cluster: %w", err)
 	}
-	reasons = append(reasons, err.Error())
+	reasons = append(reasons, "initdb: "+err.Error())
 	return nil, strings.Join(reasons, "; ") + "; set " + EnvURL + " to use a server", nil
 }
 

@@ -1,4 +1,9 @@
-package pgtest
+// Package pgcluster runs a throwaway PostgreSQL cluster from the machine's
+// own binaries (initdb, postgres): for the integration tests (through
+// integration/pgtest) and for the copy bench. It lives under internal/, not
+// under integration/, so that a program (bench/copybench) can use it without
+// importing test helpers.
+package pgcluster
 
 import (
 	"bytes"
@@ -6,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -20,17 +26,29 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-var errNoBinaries = errors.New("initdb: no PostgreSQL binaries (initdb, postgres) on PATH or under /usr/lib/postgresql/*/bin")
+// ErrNoBinaries is Start's error when the machine has no PostgreSQL server.
+var ErrNoBinaries = errors.New("no PostgreSQL binaries (initdb, postgres) on PATH or under /usr/lib/postgresql/*/bin (Debian: apt-get install postgresql)")
 
 // maxSocketDir keeps "<dir>/.s.PGSQL.<port>" under the ~107-byte limit of a
 // unix socket path.
 const maxSocketDir = 80
 
-// cluster is a throwaway PostgreSQL cluster run from the local binaries.
-type cluster struct {
+// Options say what kind of cluster to run.
+type Options struct {
+	// Durable keeps fsync, synchronous_commit and full_page_writes at their
+	// defaults, so a bench measures what production pays; tests turn them off.
+	Durable bool
+	// Settings are extra `-c name=value` server settings.
+	Settings []string
+}
+
+// Cluster is a running throwaway cluster, listening on 127.0.0.1 at Port and
+// on a unix socket in its directory.
+type Cluster struct {
 	bindir string
 	dir    string // temporary root: holds data/, the socket and the log
 	port   int
+	opts   Options
 	cred   *syscall.Credential // non-nil when running as root
 	// exited is closed when the running postmaster exits; err then holds why.
 	exited chan struct{}
@@ -38,12 +56,14 @@ type cluster struct {
 	pid    int
 }
 
-func fromInitdb(ctx context.Context) (*server, error) {
-	bindir, err := findBinaries()
+// Start creates a cluster in a fresh temporary directory and starts it.
+// Running as root, initdb and postgres run as the postgres user.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	bindir, err := FindBinaries()
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{bindir: bindir}
+	c := &Cluster{bindir: bindir, opts: opts}
 	if err := c.create(ctx); err != nil {
 		c.remove()
 		return nil, err
@@ -52,19 +72,13 @@ func fromInitdb(ctx context.Context) (*server, error) {
 		c.remove()
 		return nil, err
 	}
-	admin := c.url("postgres")
-	v, err := serverVersion(ctx, admin)
-	if err != nil {
-		_ = c.stop()
-		return nil, err
-	}
-	return &server{source: SourceInitdb, adminURL: admin, version: v, cluster: c, stop: c.stop}, nil
+	return c, nil
 }
 
-// findBinaries returns the directory holding initdb and postgres: initdb's own
+// FindBinaries returns the directory holding initdb and postgres: initdb's own
 // directory (symlinks resolved, since postgres finds its share files relative
 // to its real location) or the newest /usr/lib/postgresql/N/bin.
-func findBinaries() (string, error) {
+func FindBinaries() (string, error) {
 	var dirs []string
 	if p, err := exec.LookPath("initdb"); err == nil {
 		if real, err := filepath.EvalSymlinks(p); err == nil {
@@ -79,7 +93,7 @@ func findBinaries() (string, error) {
 			return d, nil
 		}
 	}
-	return "", errNoBinaries
+	return "", ErrNoBinaries
 }
 
 func versionOf(bindir string) float64 {
@@ -92,14 +106,27 @@ func isExecutable(p string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-func (c *cluster) create(ctx context.Context) error {
-	dir, err := os.MkdirTemp("", "pgtest-")
+// Port is the TCP port on 127.0.0.1.
+func (c *Cluster) Port() int { return c.port }
+
+// URL is the TCP URL of database db, as the superuser postgres.
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
+}
+
+// SocketURL is the unix-socket URL of database db, as the superuser postgres.
+func (c *Cluster) SocketURL(db string) string {
+	return fmt.Sprintf("postgres://postgres@/%s?host=%s&port=%d&sslmode=disable", db, url.QueryEscape(c.dir), c.port)
+}
+
+func (c *Cluster) create(ctx context.Context) error {
+	dir, err := os.MkdirTemp("", "pgcluster-")
 	if err != nil {
 		return fmt.Errorf("temp dir: %w", err)
 	}
 	if len(dir) > maxSocketDir {
 		_ = os.Remove(dir)
-		if dir, err = os.MkdirTemp("/tmp", "pgtest-"); err != nil {
+		if dir, err = os.MkdirTemp("/tmp", "pgcluster-"); err != nil {
 			return fmt.Errorf("temp dir: %w", err)
 		}
 	}
@@ -120,8 +147,16 @@ func (c *cluster) create(ctx context.Context) error {
 		}
 	}
 
-	cmd := c.command(ctx, "initdb", "-D", c.dataDir(), "-U", "postgres", "--auth=trust",
-		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
+	args := []string{"-D", c.dataDir(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", "--no-instructions"}
+	if !c.opts.Durable {
+		args = append(args, "--no-sync")
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bindir, "initdb"), args...)
+	cmd.Dir = c.dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "PGTZ=UTC")
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("initdb: %w: %s", err, bytes.TrimSpace(out))
 	}
@@ -134,47 +169,35 @@ func (c *cluster) create(ctx context.Context) error {
 	return nil
 }
 
-func (c *cluster) dataDir() string { return filepath.Join(c.dir, "data") }
-func (c *cluster) logFile() string { return filepath.Join(c.dir, "postgres.log") }
-
-func (c *cluster) url(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
-}
-
-func (c *cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, filepath.Join(c.bindir, name), args...)
-	cmd.Dir = c.dir
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "PGTZ=UTC")
-	if c.cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
-	}
-	return cmd
-}
+func (c *Cluster) dataDir() string { return filepath.Join(c.dir, "data") }
+func (c *Cluster) logFile() string { return filepath.Join(c.dir, "postgres.log") }
 
 // start runs the postmaster as a child of this process and waits until it
 // accepts connections.
-func (c *cluster) start(ctx context.Context) error {
+func (c *Cluster) start(ctx context.Context) error {
 	logf, err := os.OpenFile(c.logFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("postgres log: %w", err)
 	}
-	cmd := exec.Command(filepath.Join(c.bindir, "postgres"),
+	args := []string{
 		"-D", c.dataDir(),
 		"-k", c.dir,
 		"-h", "127.0.0.1",
 		"-p", strconv.Itoa(c.port),
-		"-c", "fsync=off",
-		"-c", "synchronous_commit=off",
-		"-c", "full_page_writes=off",
-		"-c", "max_connections=300",
-		"-c", "shared_buffers=128MB",
 		"-c", "timezone=UTC",
-	)
+	}
+	if !c.opts.Durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	for _, s := range c.opts.Settings {
+		args = append(args, "-c", s)
+	}
+	cmd := exec.Command(filepath.Join(c.bindir, "postgres"), args...)
 	cmd.Dir = c.dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	// SIGQUIT (immediate shutdown) when this process dies without Shutdown,
-	// so a crashed or killed test binary leaves no server running.
+	// SIGQUIT (immediate shutdown) when this process dies without Stop, so
+	// a crashed or killed test binary or bench leaves no server running.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGQUIT, Credential: c.cred}
 
 	started := make(chan error, 1)
@@ -206,7 +229,7 @@ func (c *cluster) start(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		conn, err := pgx.Connect(cctx, c.url("postgres"))
+		conn, err := pgx.Connect(cctx, c.URL("postgres"))
 		cancel()
 		if err == nil {
 			_ = conn.Close(context.Background())
@@ -214,25 +237,26 @@ func (c *cluster) start(ctx context.Context) error {
 		}
 		select {
 		case <-exited:
-			return fmt.Errorf("postgres exited during start-up: %v: %s", c.err, c.logTail())
+			return fmt.Errorf("postgres exited during start-up: %v: %s", c.err, c.LogTail())
 		case <-ctx.Done():
 			_ = c.signalAndWait(syscall.SIGQUIT, 10*time.Second)
-			return fmt.Errorf("postgres not ready: %w (last error %v): %s", ctx.Err(), err, c.logTail())
+			return fmt.Errorf("postgres not ready: %w (last error %v): %s", ctx.Err(), err, c.LogTail())
 		case <-tick.C:
 		}
 	}
 }
 
-// restart does what `pg_ctl restart -m fast` does, on the same port.
-func (c *cluster) restart(ctx context.Context) error {
+// Restart does what `pg_ctl restart -m fast` does, on the same port: every
+// connection is cut.
+func (c *Cluster) Restart(ctx context.Context) error {
 	if err := c.signalAndWait(syscall.SIGINT, 30*time.Second); err != nil {
 		return err
 	}
 	return c.start(ctx)
 }
 
-// stop shuts the cluster down fast and removes its directory.
-func (c *cluster) stop() error {
+// Stop shuts the cluster down fast and removes its directory.
+func (c *Cluster) Stop() error {
 	err := c.signalAndWait(syscall.SIGINT, 30*time.Second)
 	if err != nil {
 		_ = c.signalAndWait(syscall.SIGKILL, 10*time.Second)
@@ -241,7 +265,7 @@ func (c *cluster) stop() error {
 	return err
 }
 
-func (c *cluster) remove() {
+func (c *Cluster) remove() {
 	if c.dir != "" {
 		_ = os.RemoveAll(c.dir)
 	}
@@ -249,7 +273,7 @@ func (c *cluster) remove() {
 
 // signalAndWait sends sig to the postmaster (SIGINT: fast shutdown; SIGQUIT:
 // immediate) and waits for it to exit.
-func (c *cluster) signalAndWait(sig syscall.Signal, timeout time.Duration) error {
+func (c *Cluster) signalAndWait(sig syscall.Signal, timeout time.Duration) error {
 	if c.exited == nil {
 		return nil
 	}
@@ -265,11 +289,12 @@ func (c *cluster) signalAndWait(sig syscall.Signal, timeout time.Duration) error
 	case <-c.exited:
 		return nil
 	case <-time.After(timeout):
-		return fmt.Errorf("postgres did not exit within %s after %s: %s", timeout, sig, c.logTail())
+		return fmt.Errorf("postgres did not exit within %s after %s: %s", timeout, sig, c.LogTail())
 	}
 }
 
-func (c *cluster) logTail() string {
+// LogTail is the last lines of the server's log, for error messages.
+func (c *Cluster) LogTail() string {
 	b, err := os.ReadFile(c.logFile())
 	if err != nil {
 		return "(no log)"
