@@ -13,6 +13,8 @@ const (
 	ENOTFOUND     = "not_found"
 	EUNAUTHORIZED = "unauthorized"
 	ETOOLARGE     = "too_large"
+	// EHEADERSTOOLARGE: the request's headers are larger than allowed.
+	EHEADERSTOOLARGE = "headers_too_large"
 	// EMIGRATING: the tenant is frozen for writes while a migration runs.
 	EMIGRATING = "tenant_migrating"
 	// EMISDIRECTED: the tenant lives in another realm than the one called.

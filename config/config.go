@@ -15,6 +15,7 @@ type Config struct {
 	App         App         `yaml:"app"`
 	InstallKeys InstallKeys `yaml:"installKeys"`
 	JWT         JWT         `yaml:"jwt"`
+	HTTP        HTTP        `yaml:"http"`
 	// Serve lists the realm keys this process serves; empty means all.
 	Serve []string `yaml:"serve"`
 	// Realms by key: "global" (required) and upper-case realm keys.
@@ -57,6 +58,21 @@ type InstallKeys struct {
 type JWT struct {
 	// Leeway is the clock skew allowed on exp and iat.
 	Leeway time.Duration `yaml:"leeway"`
+}
+
+// HTTP bounds what one client may hold of the public HTTP server, so slow or
+// huge requests cannot tie it up.
+type HTTP struct {
+	// ReadHeaderTimeout bounds reading a request's headers (slowloris).
+	ReadHeaderTimeout time.Duration `yaml:"readHeaderTimeout"`
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration `yaml:"readTimeout"`
+	// WriteTimeout bounds writing a response to a client that does not read.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// IdleTimeout bounds a kept-alive connection between requests.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
+	// MaxHeaderBytes bounds a request's headers; larger ones are refused 431.
+	MaxHeaderBytes int `yaml:"maxHeaderBytes"`
 }
 
 // Realm is one realm: where it is reached and where its data lives.

@@ -68,6 +68,9 @@ func TestLoad_AppliesDefaults(t *testing.T) {
 		{"installKeys.timeout", cfg.InstallKeys.Timeout, DefaultInstallTimeout},
 		{"installKeys.maxBytes", cfg.InstallKeys.MaxBytes, int64(DefaultInstallMaxBytes)},
 		{"jwt.leeway", cfg.JWT.Leeway, DefaultJWTLeeway},
+		{"http.readHeaderTimeout", cfg.HTTP.ReadHeaderTimeout, DefaultReadHeaderTimeout},
+		{"http.writeTimeout", cfg.HTTP.WriteTimeout, DefaultWriteTimeout},
+		{"http.maxHeaderBytes", cfg.HTTP.MaxHeaderBytes, DefaultMaxHeaderBytes},
 		{"migration.enabled", cfg.MigrationEnabled(), true},
 		{"migration.maxConcurrent", cfg.Migration.MaxConcurrent, DefaultMaxConcurrent},
 		{"migration.batchRows", cfg.Migration.BatchRows, migration.DefaultBatchRows},
@@ -112,6 +115,7 @@ app: {key: com.acme.app, name: Acme, descriptor: ./desc.json}
 installKeys: {url: "http://127.0.0.1:9999/keys", timeout: 2s, maxBytes: 1024}
 jwt:
   leeway: 10s
+http: {readHeaderTimeout: 3s, readTimeout: 4s, writeTimeout: 5s, idleTimeout: 6s, maxHeaderBytes: 8192}
 serve: [EU]
 realms:
   global: {baseUrl: "https://app.example.com"}
@@ -139,6 +143,7 @@ log: {level: debug, format: text}
 		App:         App{Descriptor: "./desc.json", Key: "com.acme.app", Name: "Acme"},
 		InstallKeys: InstallKeys{URL: "http://127.0.0.1:9999/keys", Timeout: 2 * time.Second, MaxBytes: 1024},
 		JWT:         JWT{Leeway: 10 * time.Second},
+		HTTP:        HTTP{ReadHeaderTimeout: 3 * time.Second, ReadTimeout: 4 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: 6 * time.Second, MaxHeaderBytes: 8192},
 		Serve:       []string{"EU"},
 		Realms: map[string]Realm{
 			"global": {BaseURL: "https://app.example.com", Database: "sqlite:/var/lib/realmhook/global.db"},
@@ -389,6 +394,8 @@ func TestValidate(t *testing.T) {
 		{"InstallKeysTimeoutNegative", func(c *Config) { c.InstallKeys.Timeout = -time.Second }, "config: installKeys.timeout: must be positive"},
 		{"InstallKeysMaxBytes", func(c *Config) { c.InstallKeys.MaxBytes = -1 }, "config: installKeys.maxBytes: must be at least 1"},
 		{"LeewayNegative", func(c *Config) { c.JWT.Leeway = -time.Second }, "config: jwt.leeway: must be positive"},
+		{"ReadTimeoutNegative", func(c *Config) { c.HTTP.ReadTimeout = -time.Second }, "config: http.readTimeout: must be positive"},
+		{"MaxHeaderBytesTiny", func(c *Config) { c.HTTP.MaxHeaderBytes = 100 }, "config: http.maxHeaderBytes: must be at least 4096, got 100"},
 		{"PurgeAfterZero", func(c *Config) { c.Migration.PurgeAfter = 0 }, "config: migration.purgeAfter: must be positive"},
 		{"LeaseTTLNegative", func(c *Config) { c.Migration.LeaseTTL = -1 }, "config: migration.leaseTTL: must be positive"},
 		{"SweepIntervalZero", func(c *Config) { c.Migration.SweepInterval = 0 }, "config: migration.sweepInterval: must be positive"},

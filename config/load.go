@@ -29,9 +29,16 @@ const (
 	DefaultInstallTimeout  = 5 * time.Second
 	DefaultInstallMaxBytes = 64 << 10
 	DefaultJWTLeeway       = 30 * time.Second
-	DefaultMaxConcurrent   = 10
-	DefaultLogLevel        = "info"
-	DefaultLogFormat       = "json"
+	// The host's calls are small and quick; these leave room for slow links.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 60 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	// A Connect request's headers are a few KiB (the JWT up to 32 KiB).
+	DefaultMaxHeaderBytes = 64 << 10
+	DefaultMaxConcurrent  = 10
+	DefaultLogLevel       = "info"
+	DefaultLogFormat      = "json"
 )
 
 // Load reads the YAML file at path, expands ${VAR} and ${VAR:-default} from
@@ -115,6 +122,11 @@ func (c *Config) applyDefaults() {
 		c.InstallKeys.MaxBytes = DefaultInstallMaxBytes
 	}
 	setDuration(&c.JWT.Leeway, DefaultJWTLeeway)
+	setDuration(&c.HTTP.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDuration(&c.HTTP.ReadTimeout, DefaultReadTimeout)
+	setDuration(&c.HTTP.WriteTimeout, DefaultWriteTimeout)
+	setDuration(&c.HTTP.IdleTimeout, DefaultIdleTimeout)
+	setInt(&c.HTTP.MaxHeaderBytes, DefaultMaxHeaderBytes)
 
 	m := &c.Migration
 	if m.Enabled == nil {

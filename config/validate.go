@@ -57,6 +57,20 @@ func (c *Config) Validate() error {
 	if err := positive("jwt.leeway", c.JWT.Leeway); err != nil {
 		return err
 	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"http.readHeaderTimeout", c.HTTP.ReadHeaderTimeout}, {"http.readTimeout", c.HTTP.ReadTimeout},
+		{"http.writeTimeout", c.HTTP.WriteTimeout}, {"http.idleTimeout", c.HTTP.IdleTimeout},
+	} {
+		if err := positive(d.key, d.v); err != nil {
+			return err
+		}
+	}
+	if c.HTTP.MaxHeaderBytes < 4096 {
+		return invalidf("http.maxHeaderBytes", "must be at least 4096, got %d", c.HTTP.MaxHeaderBytes)
+	}
 	if err := c.validateRealms(); err != nil {
 		return err
 	}

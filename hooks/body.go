@@ -7,12 +7,59 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 
 	"github.com/realmhook/realmhook"
 )
 
 // maxBodyBytes bounds every request body; larger bodies are refused with 413.
 const maxBodyBytes = 1 << 20
+
+// maxJSONDepth bounds the nesting of every JSON body and property value. Go
+// parses up to 10000 levels, but whatever reads a stored value next (the
+// partner's app, in any language) may recurse once per level; a hook body is
+// two levels deep and app data rarely passes ten.
+const maxJSONDepth = 64
+
+// checkJSONDepth refuses valid JSON nested deeper than maxJSONDepth.
+func checkJSONDepth(b []byte, what string) error {
+	depth, inString, escaped := 0, false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > maxJSONDepth {
+				return realmhook.Errorf(realmhook.EINVALID, "%s is nested more than %d levels deep", what, maxJSONDepth)
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return nil
+}
+
+// singleValued returns the request's query, refusing one that repeats any of
+// names: which of two values would be used is the caller's guess, not ours
+// to make (and the qsh covers both, so a host never sends them twice).
+func singleValued(r *http.Request, names ...string) (url.Values, error) {
+	q := r.URL.Query()
+	for _, name := range names {
+		if n := len(q[name]); n > 1 {
+			return nil, realmhook.Errorf(realmhook.EINVALID, "query parameter %s is given %d times; give it once", name, n)
+		}
+	}
+	return q, nil
+}
 
 // readBody reads the whole body up to maxBodyBytes.
 func readBody(r *http.Request) ([]byte, error) {
@@ -34,6 +81,9 @@ func decodeJSON(r *http.Request, v any) error {
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return realmhook.Errorf(realmhook.EINVALID, "request body is empty; a JSON object is required")
+	}
+	if err := checkJSONDepth(b, "request body"); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {

@@ -11,13 +11,14 @@ import (
 
 // statusByCode is the one place a domain error code becomes an HTTP status.
 var statusByCode = map[string]int{
-	realmhook.EINVALID:      http.StatusBadRequest,
-	realmhook.EUNAUTHORIZED: http.StatusUnauthorized,
-	realmhook.ENOTFOUND:     http.StatusNotFound,
-	realmhook.ECONFLICT:     http.StatusConflict,
-	realmhook.EMIGRATING:    http.StatusConflict,
-	realmhook.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	realmhook.EMISDIRECTED:  http.StatusMisdirectedRequest,
+	realmhook.EINVALID:         http.StatusBadRequest,
+	realmhook.EUNAUTHORIZED:    http.StatusUnauthorized,
+	realmhook.ENOTFOUND:        http.StatusNotFound,
+	realmhook.ECONFLICT:        http.StatusConflict,
+	realmhook.EMIGRATING:       http.StatusConflict,
+	realmhook.ETOOLARGE:        http.StatusRequestEntityTooLarge,
+	realmhook.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
+	realmhook.EMISDIRECTED:     http.StatusMisdirectedRequest,
 	// Internal errors are, in practice, a database that does not answer:
 	// transient, so callers are told to come back.
 	realmhook.EINTERNAL: http.StatusServiceUnavailable,

@@ -168,7 +168,12 @@ func (s *Server) migrationStatus(w http.ResponseWriter, r *http.Request, _ httpr
 		s.writeMigrationError(w, r, err)
 		return
 	}
-	id := strings.TrimSpace(r.URL.Query().Get("migrationId"))
+	q, err := singleValued(r, "migrationId")
+	if err != nil {
+		s.writeMigrationError(w, r, err)
+		return
+	}
+	id := strings.TrimSpace(q.Get("migrationId"))
 	m, err := s.opts.Migrations.Status(r.Context(), auth.home.Key, auth.tenant.ClientKey, id)
 	if err != nil {
 		s.writeMigrationError(w, r, err)

@@ -108,6 +108,10 @@ func (s *Server) putProperty(w http.ResponseWriter, r *http.Request, ps httprout
 		s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "property value is not valid JSON"))
 		return
 	}
+	if err := checkJSONDepth(value, "property value"); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	created, err := auth.home.Store.PutProperty(r.Context(), auth.tenant.ClientKey, key, value)
 	if err != nil {
 		s.writeError(w, r, s.movedSince(r, auth, err))
@@ -156,7 +160,11 @@ func (s *Server) movedSince(r *http.Request, auth *authenticated, err error) err
 // listProperties pages through the tenant's properties by key. The cursor is
 // the last key of the previous page, encoded so it is opaque to callers.
 func (s *Server) listProperties(w http.ResponseWriter, r *http.Request, _ httprouter.Params, auth *authenticated) {
-	q := r.URL.Query()
+	q, err := singleValued(r, "limit", "cursor", "prefix")
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	limit := defaultListLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

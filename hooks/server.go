@@ -117,6 +117,33 @@ func New(opts Options) (*Server, error) {
 // Handler is the server's http.Handler.
 func (s *Server) Handler() http.Handler { return s.router }
 
+// LimitHeaders refuses, with a 431 JSON error, a request whose request line
+// and headers are larger than limit bytes, counted as net/http counts its
+// MaxHeaderBytes. The http.Server's own MaxHeaderBytes must be set higher
+// (ServerMaxHeaderBytes): Go answers its own refusal in plain text.
+func LimitHeaders(h http.Handler, limit int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + len(r.Host) + 8
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + len(v) + 4
+			}
+		}
+		if n > limit {
+			w.Header().Set("Connection", "close")
+			writeJSON(w, statusOf(realmhook.EHEADERSTOOLARGE), errorBody(realmhook.Errorf(realmhook.EHEADERSTOOLARGE,
+				"the request line and headers are %d bytes; the limit is %d", n, limit)))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// ServerMaxHeaderBytes is the http.Server MaxHeaderBytes to pair with
+// LimitHeaders(limit): far enough above it that what Go itself refuses is
+// huge.
+func ServerMaxHeaderBytes(limit int) int { return max(1<<20, 4*limit) }
+
 // handle registers route under a realm base path. The metrics label is the
 // route without the realm prefix, so series don't multiply with realms.
 func (s *Server) handle(method, basePath, route string, h httprouter.Handle) {

@@ -222,10 +222,14 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	m.httpServer = &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler:           hooks.LimitHeaders(srv.Handler(), cfg.HTTP.MaxHeaderBytes),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		// Go's own limit answers 431 in plain text; set above ours so that
+		// LimitHeaders answers in JSON for everything up to it.
+		MaxHeaderBytes: hooks.ServerMaxHeaderBytes(cfg.HTTP.MaxHeaderBytes),
 	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
