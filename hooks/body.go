@@ -52,7 +52,12 @@ func checkJSONDepth(b []byte, what string) error {
 // names: which of two values would be used is the caller's guess, not ours
 // to make (and the qsh covers both, so a host never sends them twice).
 func singleValued(r *http.Request, names ...string) (url.Values, error) {
-	q := r.URL.Query()
+	// r.URL.Query() drops what it cannot decode; a parameter silently
+	// ignored would be one the caller thinks was applied.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "query string cannot be decoded: %v", err)
+	}
 	for _, name := range names {
 		if n := len(q[name]); n > 1 {
 			return nil, realmhook.Errorf(realmhook.EINVALID, "query parameter %s is given %d times; give it once", name, n)

@@ -53,12 +53,26 @@ func propertyKey(ps httprouter.Params) (string, error) {
 		return "", realmhook.Errorf(realmhook.EINVALID, "property key is empty")
 	case strings.HasSuffix(key, "/"):
 		return "", realmhook.Errorf(realmhook.EINVALID, "property key %q ends in \"/\"; a signed request cannot tell it from the key without it", truncateKey(key))
+	case hasOddSegment(key):
+		return "", realmhook.Errorf(realmhook.EINVALID, "property key %q has an empty, \".\" or \"..\" segment; proxies that normalise paths would send it as another key", truncateKey(key))
 	case len(key) > realmhook.MaxPropertyKeyBytes:
 		return "", realmhook.Errorf(realmhook.EINVALID, "property key is %d bytes; the limit is %d", len(key), realmhook.MaxPropertyKeyBytes)
 	case !utf8.ValidString(key):
 		return "", realmhook.Errorf(realmhook.EINVALID, "property key is not valid UTF-8")
 	}
 	return key, nil
+}
+
+// hasOddSegment reports whether a "/"-separated key has a segment that
+// intermediaries rewrite (RFC 3986 dot segments, merged slashes), so that the
+// signed path and the one that arrives could name different keys.
+func hasOddSegment(key string) bool {
+	for _, seg := range strings.Split(key, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // truncateKey bounds a refused key quoted back in an error message.
@@ -181,9 +195,24 @@ func (s *Server) listProperties(w http.ResponseWriter, r *http.Request, _ httpro
 			s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "cursor is not one this API returned"))
 			return
 		}
+		if len(b) > realmhook.MaxPropertyKeyBytes {
+			s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "cursor is not one this API returned"))
+			return
+		}
 		after = string(b)
 	}
-	props, err := auth.home.Store.ListProperties(r.Context(), auth.tenant.ClientKey, q.Get("prefix"), after, limit)
+	// A prefix is held to the rules of the keys it matches: one that is not
+	// UTF-8 would be refused by one backend and matched by another.
+	prefix := q.Get("prefix")
+	switch {
+	case len(prefix) > realmhook.MaxPropertyKeyBytes:
+		s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "prefix is %d bytes; a key is at most %d", len(prefix), realmhook.MaxPropertyKeyBytes))
+		return
+	case !utf8.ValidString(prefix) || !utf8.ValidString(after):
+		s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "prefix and cursor must be UTF-8"))
+		return
+	}
+	props, err := auth.home.Store.ListProperties(r.Context(), auth.tenant.ClientKey, prefix, after, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
