@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/realmhook/realmhook.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help run build test vet fmt lint clean reset check bench-copy bench-copy-pg bench-routed qsh-vectors refjs
+.PHONY: help run build test vet fmt lint clean reset check bench-copy bench-copy-pg bench-routed qsh-vectors refjs fuzz
 
 ## help: list the targets
 help:
@@ -51,6 +51,23 @@ $(STATICCHECK):
 	@mkdir -p $(BIN)
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	mv $(BIN)/staticcheck $@
+
+# fuzz targets as package:Name; each seed corpus is committed under the
+# package's testdata/fuzz/<Name>/ and also runs as a plain test in `make test`.
+FUZZ_TARGETS := connectjwt:FuzzCanonicalRequest connectjwt:FuzzVerify descriptor:FuzzLint \
+	config:FuzzParse hooks:FuzzHookBodies hooks:FuzzOneCanonicalOneKey
+FUZZTIME ?= 8s
+
+## fuzz: run every go test -fuzz target for FUZZTIME (default 8s) each; a failing input is written to testdata/fuzz and fails the run
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in ./$$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done; \
+	seeds=$$(for t in $(FUZZ_TARGETS); do ls $${t%%:*}/testdata/fuzz/$${t##*:} 2>/dev/null; done | wc -l); \
+	echo "== suite summary =="; \
+	echo "fuzz: $(words $(FUZZ_TARGETS)) targets, $(FUZZTIME) each, $$seeds committed seed inputs, 0 failures"
 
 REFJS := connectjwt/testdata/refjs
 
