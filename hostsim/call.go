@@ -129,15 +129,10 @@ func (h *Host) hs256(t Tenant) tokenFunc {
 	}
 }
 
-// Call signs a request as the tenant (HS256, qsh computed) and sends it to the
-// tenant's current realm. path is relative to the realm's base URL and may
-// carry a query; body, if not nil, is sent as JSON.
-func (h *Host) Call(ctx context.Context, clientKey, method, path string, body []byte) (*Response, error) {
-	return h.CallRealm(ctx, clientKey, "", method, path, body)
-}
-
-// CallRealm is Call against a given realm's base URL ("" for the tenant's
-// current realm), e.g. to check that the realm a tenant left refuses it.
+// CallRealm signs a request as the tenant (HS256, qsh computed) and sends it
+// to realm's base URL: "" for the tenant's current realm, another to check
+// that the realm a tenant left refuses it. path is relative to the realm's
+// base URL and may carry a query; body, if not nil, is sent as JSON.
 func (h *Host) CallRealm(ctx context.Context, clientKey, realm, method, path string, body []byte) (*Response, error) {
 	t, err := h.mustTenant(clientKey)
 	if err != nil {

@@ -79,9 +79,6 @@ func Open(path string) (*Host, error) {
 	return h, nil
 }
 
-// StatePath is the state file this host saves to, "" for in-memory state.
-func (h *Host) StatePath() string { return h.path }
-
 // Keys returns the host's signed-install key pair, loading it from the state or
 // generating (and saving) one on first use.
 func (h *Host) Keys() (KeyPair, error) {

@@ -84,7 +84,7 @@ func TestHost_Install(t *testing.T) {
 			t.Fatalf("re-install kept secret or moved realm: %+v", again)
 		}
 		// The new secret is the one the app now verifies with.
-		resp, err := e.host.Call(context.Background(), first.ClientKey, "PUT", "/api/v1/properties/k", []byte(`1`))
+		resp, err := e.host.CallRealm(context.Background(), first.ClientKey, "", "PUT", "/api/v1/properties/k", []byte(`1`))
 		if err != nil || resp.StatusCode != 204 {
 			t.Fatalf("call after re-install: %v %+v", err, resp)
 		}
@@ -257,13 +257,13 @@ func TestHost_Call(t *testing.T) {
 		})
 	}
 	t.Run("ErrRelativePath", func(t *testing.T) {
-		_, err := e.host.Call(ctx, tn.ClientKey, "GET", "api/v1/properties/x", nil)
+		_, err := e.host.CallRealm(ctx, tn.ClientKey, "", "GET", "api/v1/properties/x", nil)
 		if realmhook.ErrorCode(err) != realmhook.EINVALID {
 			t.Fatalf("err %v, want %s", err, realmhook.EINVALID)
 		}
 	})
 	t.Run("ErrUnknownTenant", func(t *testing.T) {
-		_, err := e.host.Call(ctx, "nobody", "GET", "/", nil)
+		_, err := e.host.CallRealm(ctx, "nobody", "", "GET", "/", nil)
 		var re *realmhook.Error
 		if !errors.As(err, &re) || re.Code != realmhook.ENOTFOUND {
 			t.Fatalf("err %v, want %s", err, realmhook.ENOTFOUND)

@@ -139,14 +139,14 @@ func TestHost_Migrate_CallsFollowTheTenant(t *testing.T) {
 	ctx := context.Background()
 	e := mustEnv(t, fakeapp.Defects{})
 	tn := e.mustInstall(t, "global")
-	if resp, err := e.host.Call(ctx, tn.ClientKey, "PUT", "/api/v1/properties/k", []byte(`"v"`)); err != nil || resp.StatusCode != 204 {
+	if resp, err := e.host.CallRealm(ctx, tn.ClientKey, "", "PUT", "/api/v1/properties/k", []byte(`"v"`)); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("put: %v %+v", err, resp)
 	}
 	if _, err := e.host.Migrate(ctx, hostsim.MigrateOptions{ClientKey: tn.ClientKey, To: "EU"}); err != nil {
 		t.Fatal(err)
 	}
 	// After the commit Call goes to EU, where the fake app kept the data.
-	resp, err := e.host.Call(ctx, tn.ClientKey, "GET", "/api/v1/properties/k", nil)
+	resp, err := e.host.CallRealm(ctx, tn.ClientKey, "", "GET", "/api/v1/properties/k", nil)
 	if err != nil || resp.StatusCode != 200 || strings.TrimSpace(string(resp.Body)) != `"v"` {
 		t.Fatalf("get after migration: %v %+v", err, resp)
 	}

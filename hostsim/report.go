@@ -7,19 +7,6 @@ import (
 	"strings"
 )
 
-// WriteText writes one line per check and a summary.
-func (r Report) WriteText(w io.Writer) error {
-	var b strings.Builder
-	for _, c := range r.Checks {
-		b.WriteString(c.String())
-		b.WriteByte('\n')
-	}
-	b.WriteString(r.Summary())
-	b.WriteByte('\n')
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
 // Summary is one line: how many checks passed and failed.
 func (r Report) Summary() string {
 	failed := len(r.Failed())
