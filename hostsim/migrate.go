@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -144,161 +145,254 @@ func (h *Host) hook(ctx context.Context, m migrationTarget, hook string, body *m
 
 // Migrate plays the host's data residency migration for one tenant: schedule,
 // start, poll status until ready-to-commit, failed or the window's end, then
-// commit (or roll back), printing each step to Out. On commit the tenant's realm
+// commit (or roll back), telling each step on Out. On commit the tenant's realm
 // becomes the target. The error wraps ErrNotCommitted (or ErrNotRolledBack when
 // a rollback was asked for) if the migration did not end that way.
 func (h *Host) Migrate(ctx context.Context, opts MigrateOptions) (MigrateResult, error) {
-	t, err := h.mustTenant(opts.ClientKey)
+	r, err := h.newMigrationRun(ctx, opts)
 	if err != nil {
 		return MigrateResult{}, err
+	}
+	r.tell.begin(r)
+	return r.drive(ctx)
+}
+
+// migrationRun is one migration the host drives. The driving (which hook
+// when, what an answer means) is in its methods; what a person reads about it
+// is in tell, so the one can change without the other.
+type migrationRun struct {
+	h      *Host
+	m      migrationTarget
+	opts   MigrateOptions // Window and Poll set
+	to     string
+	body   *migrationBody // schedule and start
+	idOnly *migrationBody // status, commit and rollback
+	start  time.Time
+	end    time.Time
+	res    MigrateResult
+	tell   narration
+}
+
+// newMigrationRun checks opts and fixes what the run needs: the target
+// realm, the window, the migration id and where the hooks go.
+func (h *Host) newMigrationRun(ctx context.Context, opts MigrateOptions) (*migrationRun, error) {
+	t, err := h.mustTenant(opts.ClientKey)
+	if err != nil {
+		return nil, err
 	}
 	to := NormalizeRealm(opts.To)
 	if to == "" {
-		return MigrateResult{}, realmhook.Errorf(realmhook.EINVALID, "migrate: target realm is empty")
+		return nil, realmhook.Errorf(realmhook.EINVALID, "migrate: target realm is empty")
 	}
 	if to == t.Realm {
-		return MigrateResult{}, realmhook.Errorf(realmhook.EINVALID, "migrate: tenant %s already lives in realm %s", t.ClientKey, to)
+		return nil, realmhook.Errorf(realmhook.EINVALID, "migrate: tenant %s already lives in realm %s", t.ClientKey, to)
 	}
-	window, poll := opts.Window, opts.Poll
-	if window <= 0 {
-		window = DefaultWindow
+	if opts.Window <= 0 {
+		opts.Window = DefaultWindow
 	}
-	if poll <= 0 {
-		poll = DefaultPoll
+	if opts.Poll <= 0 {
+		opts.Poll = DefaultPoll
 	}
 	id := opts.MigrationID
 	if id == "" {
-		b, err := randomBytes(4)
-		if err != nil {
-			return MigrateResult{}, err
+		if id, err = newMigrationID(); err != nil {
+			return nil, err
 		}
-		id = strconv.FormatUint(uint64(binary.BigEndian.Uint32(b)), 10)
 	}
 	m, err := h.migrationTarget(ctx, t)
 	if err != nil {
-		return MigrateResult{}, err
+		return nil, err
 	}
-
-	res := MigrateResult{MigrationID: id, ClientKey: t.ClientKey, From: t.Realm, To: to}
-	out := h.out()
 	start := h.now()
-	end := start.Add(window)
-	body := &migrationBody{StartTime: isoTime(start), EndTime: isoTime(end), Location: to, MigrationID: id}
-	fmt.Fprintf(out, "migration %s: tenant %s from %s to %s, window %s → %s, hooks at %s%s\n",
-		id, t.ClientKey, t.Realm, to, body.StartTime, body.EndTime, m.base, m.prefix)
-
-	call := func(hook string, b *migrationBody) (*Response, bool) {
-		if hook != HookStatus {
-			fmt.Fprintf(out, "%-9s POST %s\n", hook, m.url(hook, id))
-		}
-		resp, err := h.hook(ctx, m, hook, b, nil)
-		if err != nil {
-			fmt.Fprintf(out, "  ✗ %v\n", err)
-			res.Reason = fmt.Sprintf("%s: %v", hook, err)
-			return nil, false
-		}
-		res.Calls = append(res.Calls, resp)
-		if hook != HookStatus {
-			fmt.Fprintf(out, "  ← %s\n", resp.Summary())
-		}
-		if !resp.OK() {
-			res.Reason = fmt.Sprintf("%s answered %s", hook, resp.Summary())
-			return resp, false
-		}
-		return resp, true
-	}
-	idOnly := &migrationBody{MigrationID: id}
-	rollback := func(why string) {
-		fmt.Fprintf(out, "rolling back: %s\n", why)
-		if _, ok := call(HookRollback, idOnly); ok {
-			res.Outcome, res.Reason = OutcomeRolledBack, why
-		} else {
-			res.Outcome = OutcomeFailed
-		}
-	}
-
-	wantRollback := opts.Rollback
-	if _, ok := call(HookSchedule, body); !ok {
-		// The host ends the migration for this app: nothing started to undo.
-		res.Outcome = OutcomeFailed
-		return res, h.migrateErr(res, wantRollback)
-	}
-	if _, ok := call(HookStart, body); !ok {
-		rollback(res.Reason)
-		return res, h.migrateErr(res, wantRollback)
-	}
-	started := h.now()
-	ready := false
-	for !ready {
-		resp, ok := call(HookStatus, idOnly)
-		if resp != nil {
-			res.LastStatus, res.ErrorResponseCode = resp.Status(), resp.ErrorResponseCode()
-			fmt.Fprintf(out, "%-9s %d %s%s\n", HookStatus, resp.StatusCode, orDash(res.LastStatus), progressText(resp.Body, res.ErrorResponseCode))
-		}
-		now := h.now()
-		switch {
-		case !ok:
-			rollback(res.Reason)
-		case res.LastStatus == StatusReadyToCommit:
-			ready = true
-			continue
-		case res.LastStatus == StatusFailed:
-			rollback("app reported failed " + orDash(res.ErrorResponseCode))
-		case !now.Before(end):
-			rollback("window ended before the app was ready to commit")
-		case opts.CancelAfter > 0 && !now.Before(started.Add(opts.CancelAfter)):
-			wantRollback = true
-			rollback(fmt.Sprintf("cancelled after %s", opts.CancelAfter))
-		default:
-			wait := poll
-			if d := end.Sub(now); d < wait {
-				wait = d
-			}
-			if opts.CancelAfter > 0 {
-				if d := started.Add(opts.CancelAfter).Sub(now); d < wait {
-					wait = d
-				}
-			}
-			if err := h.sleep(ctx, wait); err != nil {
-				res.Reason = "interrupted: " + err.Error()
-				rollback(res.Reason)
-				return res, h.migrateErr(res, wantRollback)
-			}
-			continue
-		}
-		return res, h.migrateErr(res, wantRollback)
-	}
-
-	if opts.Rollback {
-		rollback("rollback asked for")
-		return res, h.migrateErr(res, wantRollback)
-	}
-	if _, ok := call(HookCommit, idOnly); !ok {
-		rollback(res.Reason)
-		return res, h.migrateErr(res, wantRollback)
-	}
-	res.Outcome, res.Reason = OutcomeCommitted, "app committed"
-	t.Realm = to
-	if err := h.putTenant(t); err != nil {
-		return res, fmt.Errorf("migration committed, but saving the tenant's new realm failed: %w", err)
-	}
-	fmt.Fprintf(out, "migration %s committed: tenant %s now lives in %s\n", id, t.ClientKey, to)
-	return res, nil
+	end := start.Add(opts.Window)
+	return &migrationRun{
+		h: h, m: m, opts: opts, to: to,
+		body:   &migrationBody{StartTime: isoTime(start), EndTime: isoTime(end), Location: to, MigrationID: id},
+		idOnly: &migrationBody{MigrationID: id},
+		start:  start,
+		end:    end,
+		res:    MigrateResult{MigrationID: id, ClientKey: t.ClientKey, From: t.Realm, To: to},
+		tell:   narration{w: h.out()},
+	}, nil
 }
 
-// migrateErr says whether the migration ended as asked.
-func (h *Host) migrateErr(res MigrateResult, wantRollback bool) error {
+// newMigrationID is a random numeric id, as in the host's published examples.
+func newMigrationID() (string, error) {
+	b, err := randomBytes(4)
+	if err != nil {
+		return "", err
+	}
+	return strconv.FormatUint(uint64(binary.BigEndian.Uint32(b)), 10), nil
+}
+
+// drive runs the hooks in the host's order and ends the migration: a refused
+// schedule ends it with nothing to undo; any later refusal rolls it back.
+func (r *migrationRun) drive(ctx context.Context) (MigrateResult, error) {
+	wantRollback := r.opts.Rollback
+	if _, ok := r.call(ctx, HookSchedule, r.body); !ok {
+		r.res.Outcome = OutcomeFailed
+		return r.finish(wantRollback)
+	}
+	if _, ok := r.call(ctx, HookStart, r.body); !ok {
+		r.rollback(ctx, r.res.Reason)
+		return r.finish(wantRollback)
+	}
+	ready, cancelled := r.pollUntilReady(ctx)
+	if cancelled {
+		wantRollback = true
+	}
+	switch {
+	case !ready:
+		// pollUntilReady rolled it back.
+	case r.opts.Rollback:
+		r.rollback(ctx, "rollback asked for")
+	default:
+		if _, ok := r.call(ctx, HookCommit, r.idOnly); !ok {
+			r.rollback(ctx, r.res.Reason)
+			break
+		}
+		return r.committed()
+	}
+	return r.finish(wantRollback)
+}
+
+// pollUntilReady polls status until the app is ready to commit. Otherwise
+// (a failed status, failed reported, the window's end, a cancel, an
+// interruption) it rolls back and says whether that was a cancel.
+func (r *migrationRun) pollUntilReady(ctx context.Context) (ready, cancelled bool) {
+	started := r.h.now()
+	for {
+		resp, ok := r.call(ctx, HookStatus, r.idOnly)
+		if resp != nil {
+			r.res.LastStatus, r.res.ErrorResponseCode = resp.Status(), resp.ErrorResponseCode()
+			r.tell.status(resp, r.res)
+		}
+		now := r.h.now()
+		cancelAt := started.Add(r.opts.CancelAfter)
+		switch {
+		case !ok:
+			r.rollback(ctx, r.res.Reason)
+		case r.res.LastStatus == StatusReadyToCommit:
+			return true, false
+		case r.res.LastStatus == StatusFailed:
+			r.rollback(ctx, "app reported failed "+orDash(r.res.ErrorResponseCode))
+		case !now.Before(r.end):
+			r.rollback(ctx, "window ended before the app was ready to commit")
+		case r.opts.CancelAfter > 0 && !now.Before(cancelAt):
+			r.rollback(ctx, fmt.Sprintf("cancelled after %s", r.opts.CancelAfter))
+			return false, true
+		default:
+			wait := min(r.opts.Poll, r.end.Sub(now))
+			if r.opts.CancelAfter > 0 {
+				wait = min(wait, cancelAt.Sub(now))
+			}
+			if err := r.h.sleep(ctx, wait); err != nil {
+				r.res.Reason = "interrupted: " + err.Error()
+				r.rollback(ctx, r.res.Reason)
+				return false, false
+			}
+			continue
+		}
+		return false, false
+	}
+}
+
+// call sends one hook and records its answer; ok is false (and res.Reason
+// says why) unless the app answered 2xx.
+func (r *migrationRun) call(ctx context.Context, hook string, b *migrationBody) (*Response, bool) {
+	r.tell.request(hook, r.m.url(hook, r.res.MigrationID))
+	resp, err := r.h.hook(ctx, r.m, hook, b, nil)
+	if err != nil {
+		r.tell.transportError(err)
+		r.res.Reason = fmt.Sprintf("%s: %v", hook, err)
+		return nil, false
+	}
+	r.res.Calls = append(r.res.Calls, resp)
+	r.tell.answer(hook, resp)
+	if !resp.OK() {
+		r.res.Reason = fmt.Sprintf("%s answered %s", hook, resp.Summary())
+		return resp, false
+	}
+	return resp, true
+}
+
+// rollback sends /rollback; the outcome is rolled-back only if the app took it.
+func (r *migrationRun) rollback(ctx context.Context, why string) {
+	r.tell.rollingBack(why)
+	if _, ok := r.call(ctx, HookRollback, r.idOnly); ok {
+		r.res.Outcome, r.res.Reason = OutcomeRolledBack, why
+	} else {
+		r.res.Outcome = OutcomeFailed
+	}
+}
+
+// committed records the tenant's new realm, as the host routes it there now.
+func (r *migrationRun) committed() (MigrateResult, error) {
+	r.res.Outcome, r.res.Reason = OutcomeCommitted, "app committed"
+	t, err := r.h.mustTenant(r.res.ClientKey)
+	if err == nil {
+		t.Realm = r.to
+		err = r.h.putTenant(t)
+	}
+	if err != nil {
+		return r.res, fmt.Errorf("migration committed, but saving the tenant's new realm failed: %w", err)
+	}
+	r.tell.committed(r.res)
+	return r.res, nil
+}
+
+// finish says whether the migration ended as asked.
+func (r *migrationRun) finish(wantRollback bool) (MigrateResult, error) {
+	res := r.res
 	switch {
 	case wantRollback && res.Outcome == OutcomeRolledBack:
-		fmt.Fprintf(h.out(), "migration %s rolled back: %s\n", res.MigrationID, res.Reason)
-		return nil
+		r.tell.rolledBack(res)
+		return res, nil
 	case wantRollback:
-		return fmt.Errorf("migration %s of %s: %w: %s", res.MigrationID, res.ClientKey, ErrNotRolledBack, res.Reason)
+		return res, fmt.Errorf("migration %s of %s: %w: %s", res.MigrationID, res.ClientKey, ErrNotRolledBack, res.Reason)
 	case res.Outcome == OutcomeCommitted:
-		return nil
+		return res, nil
 	default:
-		return fmt.Errorf("migration %s of %s (%s): %w: %s", res.MigrationID, res.ClientKey, res.Outcome, ErrNotCommitted, res.Reason)
+		return res, fmt.Errorf("migration %s of %s (%s): %w: %s", res.MigrationID, res.ClientKey, res.Outcome, ErrNotCommitted, res.Reason)
 	}
+}
+
+// narration is what `realmctl host migrate` prints about a migration: one
+// line per hook sent and per answer, one per status poll.
+type narration struct{ w io.Writer }
+
+func (n narration) begin(r *migrationRun) {
+	fmt.Fprintf(n.w, "migration %s: tenant %s from %s to %s, window %s → %s, hooks at %s%s\n",
+		r.res.MigrationID, r.res.ClientKey, r.res.From, r.to, r.body.StartTime, r.body.EndTime, r.m.base, r.m.prefix)
+}
+
+// request tells of a hook being sent; status polls are told by their answer.
+func (n narration) request(hook, url string) {
+	if hook != HookStatus {
+		fmt.Fprintf(n.w, "%-9s POST %s\n", hook, url)
+	}
+}
+
+func (n narration) transportError(err error) { fmt.Fprintf(n.w, "  ✗ %v\n", err) }
+
+func (n narration) answer(hook string, resp *Response) {
+	if hook != HookStatus {
+		fmt.Fprintf(n.w, "  ← %s\n", resp.Summary())
+	}
+}
+
+func (n narration) status(resp *Response, res MigrateResult) {
+	fmt.Fprintf(n.w, "%-9s %d %s%s\n", HookStatus, resp.StatusCode, orDash(res.LastStatus), progressText(resp.Body, res.ErrorResponseCode))
+}
+
+func (n narration) rollingBack(why string) { fmt.Fprintf(n.w, "rolling back: %s\n", why) }
+
+func (n narration) committed(res MigrateResult) {
+	fmt.Fprintf(n.w, "migration %s committed: tenant %s now lives in %s\n", res.MigrationID, res.ClientKey, res.To)
+}
+
+func (n narration) rolledBack(res MigrateResult) {
+	fmt.Fprintf(n.w, "migration %s rolled back: %s\n", res.MigrationID, res.Reason)
 }
 
 func orDash(s string) string {
