@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/store"
@@ -407,7 +406,11 @@ func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) 
 // statement, so all or none land. Values are converted to the columns' types
 // as they go (a time read from SQLite as text into a timestamptz column, an
 // int64 into an int4); a bad one ends the COPY with EINVALID naming its row
-// and column. A duplicate key is ECONFLICT. Generated columns' values are
+// and column. A duplicate key is ECONFLICT. A table with a column of a type
+// outside the natively encoded ones (numeric, uuid, json, ranges, money,
+// intervals, arrays, enums, an extension's types...) is copied in COPY's text
+// format instead of binary, each such value as its text, which PostgreSQL
+// reads with the type's own input function. Generated columns' values are
 // left out, and the COPY runs with session_replication_role = replica
 // where the role may set it, so that the table's triggers do not fire.
 func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error) {
@@ -421,10 +424,12 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 	}
 	var write []int // positions of the columns COPY writes
 	var names []string
+	text := false // a column pgx cannot encode from every form its values come in
 	for i, c := range cols {
 		if !c.generated {
 			write = append(write, i)
 			names = append(names, c.name)
+			text = text || !c.kind.native()
 		}
 	}
 	replica := s.mayQuietTriggers(ctx)
@@ -434,7 +439,11 @@ func (s *Store) CopyRows(ctx context.Context, t store.Table, columns []string, n
 		src = &copySource{table: t.Name, cols: cols, write: write, keyAt: keyPositions(t, columns), next: next, vals: make([]any, len(write))}
 		return s.inReplicaTx(ctx, replica, func(tx pgx.Tx) error {
 			var err error
-			n, err = tx.CopyFrom(ctx, ti.ident, names, src)
+			if text {
+				n, err = copyText(ctx, tx, ti.quoted, names, src)
+			} else {
+				n, err = tx.CopyFrom(ctx, ti.ident, names, src)
+			}
 			if err != nil && src.pulled {
 				return &finalError{err}
 			}
@@ -648,8 +657,6 @@ type copySource struct {
 	at    int   // the current row is batch[at-1]
 	rows  int64 // rows handed to pgx, for messages
 	vals  []any
-	// typeMap is made only if a column needs checkEncodable.
-	typeMap *pgtype.Map
 	pulled  bool // next was called: the stream cannot be replayed
 	done    bool
 	nextErr error // next's, returned as is
@@ -687,12 +694,6 @@ func (c *copySource) Values() ([]any, error) {
 	for w, j := range c.write {
 		v := r[j]
 		val, err := toColumn(c.cols[j], v)
-		if err == nil && c.cols[j].kind == kindOther && val != nil {
-			if c.typeMap == nil {
-				c.typeMap = pgtype.NewMap()
-			}
-			err = checkEncodable(c.typeMap, c.cols[j], val)
-		}
 		if err != nil {
 			c.rowErr = &store.RowError{Table: c.table, Column: c.cols[j].name, Key: keyOf(r, c.keyAt), Err: dataError(err)}
 			return nil, c.rowErr

@@ -430,7 +430,7 @@ func TestSurvivesRestart(t *testing.T) {
 		func() error { _, err := s.PutProperty(t.Context(), "ck", "k", []byte(`"v"`)); return err },
 		func() error {
 			return storetest.WriteRows(t.Context(), s, storetest.AppTable("items"), storetest.AppColumns,
-				[]store.Row{{"ck", int64(1), "a", "b", 1.0, []byte("x"), true, time.Now()}})
+				[]store.Row{{"ck", int64(1), "a", "b", 1.0, []byte("x"), true, time.Now().Truncate(time.Microsecond)}})
 		},
 		func() error { return s.Ping(t.Context()) },
 	} {
@@ -504,4 +504,12 @@ func TestBadText(t *testing.T) {
 			})
 		}
 	}
+}
+
+// ReadBack: PostgreSQL returns a written time in UTC, everything else as written.
+func (harness) ReadBack(v any) any {
+	if tm, ok := v.(time.Time); ok {
+		return tm.UTC()
+	}
+	return v
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -46,6 +45,16 @@ const (
 	kindJSON
 	kindUUID
 )
+
+// native reports whether pgx encodes the kind's values into COPY's binary
+// format from every form they arrive in.
+func (k kind) native() bool {
+	switch k {
+	case kindInt, kindFloat, kindBool, kindText, kindBytea, kindTimestamptz, kindTimestamp, kindDate:
+		return true
+	}
+	return false
+}
 
 func kindOf(typ string) kind {
 	switch typ {
@@ -193,8 +202,10 @@ func timeValue(t time.Time, inf pgtype.InfinityModifier) any {
 	return t.UTC()
 }
 
-// toColumn converts a normalised value, possibly read from another backend,
-// to what pgx encodes into column c, or EINVALID naming the column.
+// toColumn converts a value, possibly read from another backend, to what
+// pgx encodes into column c, or EINVALID naming the column. It picks the
+// conversion by the column's kind; each one accepts the forms a value of
+// that kind arrives in and refuses the rest.
 func toColumn(c column, v any) (any, error) {
 	if v == nil {
 		return nil, nil
@@ -204,148 +215,267 @@ func toColumn(c column, v any) (any, error) {
 	}
 	switch c.kind {
 	case kindInt:
-		var n int64
-		switch x := v.(type) {
-		case int64:
-			n = x
-		case int:
-			n = int64(x)
-		case int32:
-			n = int64(x)
-		case float64:
-			if x != math.Trunc(x) || x < math.MinInt64 || x >= math.MaxInt64 {
-				return nil, bad("(not a whole number in range)")
-			}
-			n = int64(x)
-		case bool:
-			if x {
-				n = 1
-			}
-		case string:
-			var err error
-			if n, err = strconv.ParseInt(strings.TrimSpace(x), 10, 64); err != nil {
-				return nil, bad("(not an integer)")
-			}
-		default:
-			return nil, bad("")
-		}
-		switch {
-		case c.typ == "int2" && (n < math.MinInt16 || n > math.MaxInt16),
-			c.typ == "int4" && (n < math.MinInt32 || n > math.MaxInt32):
-			return nil, bad("(out of range)")
-		}
-		if _, ok := v.(int64); ok {
-			return v, nil // already boxed: no allocation per value
-		}
-		return n, nil
-
+		return toInt(c, v, bad)
 	case kindFloat:
-		var f float64
-		switch x := v.(type) {
-		case float64:
-			f = x
-		case float32:
-			f = float64(x)
-		case int64:
-			f = float64(x)
-		case int:
-			f = float64(x)
-		case string:
-			var err error
-			if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
-				return nil, bad("(not a number)")
-			}
-		default:
-			return nil, bad("")
-		}
-		if c.typ == "float4" {
-			f32 := float32(f)
-			if math.IsInf(float64(f32), 0) && !math.IsInf(f, 0) {
-				return nil, bad("(out of range for float4)")
-			}
-			return f32, nil
-		}
-		if _, ok := v.(float64); ok {
-			return v, nil
-		}
-		return f, nil
-
+		return toFloat(c, v, bad)
 	case kindBool:
-		switch x := v.(type) {
-		case bool:
-			return v, nil
-		case int64: // SQLite keeps booleans as integers
-			return x != 0, nil
-		case int:
-			return x != 0, nil
-		case string:
-			b, err := strconv.ParseBool(strings.TrimSpace(x))
-			if err != nil {
-				return nil, bad("(not a boolean)")
-			}
-			return b, nil
-		}
-		return nil, bad("")
-
+		return toBool(v, bad)
 	case kindBytea:
-		switch x := v.(type) {
-		case []byte:
-			return v, nil
-		case string:
-			return []byte(x), nil
-		}
-		return nil, bad("")
-
+		return toBytea(v, bad)
 	case kindTimestamptz, kindTimestamp, kindDate:
-		switch x := v.(type) {
-		case time.Time:
-			if x.Location() == time.UTC {
-				return v, nil
-			}
-			return x.UTC(), nil
-		case string:
-			if x == "infinity" || x == "-infinity" {
-				return x, nil
-			}
-			t, ok := parseTime(x)
-			if !ok {
-				return nil, bad("(not a time PostgreSQL or RFC 3339 writes)")
-			}
-			return t, nil
-		}
-		return nil, bad("")
-
+		return toTime(c, v, bad)
 	case kindNumeric:
-		switch x := v.(type) {
-		case int64, float64, int:
-			return x, nil
-		case string:
-			var n pgtype.Numeric
-			if err := n.Scan(strings.TrimSpace(x)); err != nil {
-				return nil, bad("(not a number)")
-			}
-			return n, nil
-		}
-		return nil, bad("")
-
+		return toNumeric(v, bad)
 	case kindUUID:
-		var u pgtype.UUID
-		switch x := v.(type) {
-		case string:
-			if err := u.Scan(strings.TrimSpace(x)); err != nil {
-				return nil, bad("(not a UUID)")
-			}
-			return u, nil
-		case []byte:
-			if len(x) != 16 {
-				return nil, bad("(not 16 bytes)")
-			}
-			return pgtype.UUID{Bytes: [16]byte(x), Valid: true}, nil
+		return toUUID(v, bad)
+	}
+	return toText(v, bad)
+}
+
+// toInt takes an integer, a whole float, a boolean or an integer's text,
+// within the column's range.
+func toInt(c column, v any, bad func(string) error) (any, error) {
+	var n int64
+	switch x := v.(type) {
+	case int64:
+		n = x
+	case int:
+		n = int64(x)
+	case int32:
+		n = int64(x)
+	case float64:
+		if x != math.Trunc(x) || x < math.MinInt64 || x >= math.MaxInt64 {
+			return nil, bad("(not a whole number in range)")
 		}
+		n = int64(x)
+	case bool:
+		if x {
+			n = 1
+		}
+	case string:
+		var err error
+		if n, err = strconv.ParseInt(strings.TrimSpace(x), 10, 64); err != nil {
+			return nil, bad("(not an integer)")
+		}
+	default:
 		return nil, bad("")
 	}
+	switch {
+	case c.typ == "int2" && (n < math.MinInt16 || n > math.MaxInt16),
+		c.typ == "int4" && (n < math.MinInt32 || n > math.MaxInt32):
+		return nil, bad("(out of range)")
+	}
+	if _, ok := v.(int64); ok {
+		return v, nil // already boxed: no allocation per value
+	}
+	return n, nil
+}
 
-	// Text-like and other types travel as text.
+// toFloat takes a float, an integer a float64 holds exactly, or a number's
+// text; into float4 only a value float4 holds exactly.
+func toFloat(c column, v any, bad func(string) error) (any, error) {
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case float32:
+		f = float64(x)
+	case int64:
+		if f = float64(x); int64(f) != x || f >= math.MaxInt64 {
+			return nil, bad("(an integer float8 cannot hold exactly)")
+		}
+	case int:
+		f = float64(x)
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
+			return nil, bad("(not a number)")
+		}
+	default:
+		return nil, bad("")
+	}
+	if c.typ == "float4" {
+		f32 := float32(f)
+		if float64(f32) != f && !math.IsNaN(f) {
+			return nil, bad("(float4 cannot hold it exactly)")
+		}
+		return f32, nil
+	}
+	if _, ok := v.(float64); ok {
+		return v, nil
+	}
+	return f, nil
+}
+
+// toBool takes a boolean, SQLite's 0 and 1, or a boolean's text.
+func toBool(v any, bad func(string) error) (any, error) {
+	switch x := v.(type) {
+	case bool:
+		return v, nil
+	case int64: // SQLite keeps booleans as integers
+		if x != 0 && x != 1 {
+			return nil, bad("(an integer other than 0 or 1)")
+		}
+		return x == 1, nil
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "t", "true", "1", "yes", "on", "y":
+			return true, nil
+		case "f", "false", "0", "no", "off", "n":
+			return false, nil
+		}
+		return nil, bad("(not a boolean)")
+	}
+	return nil, bad("")
+}
+
+// toBytea takes bytes, or text as its bytes.
+func toBytea(v any, bad func(string) error) (any, error) {
+	switch x := v.(type) {
+	case []byte:
+		return v, nil
+	case string:
+		return []byte(x), nil
+	}
+	return nil, bad("")
+}
+
+// toTime takes a time, ±infinity, or a time's text in a form of
+// timeLayouts; a text time with an offset into a timestamp (which holds
+// none) only at UTC, and a date only at midnight, so nothing is dropped.
+func toTime(c column, v any, bad func(string) error) (any, error) {
+	var t time.Time
+	switch x := v.(type) {
+	case time.Time:
+		t = x
+	case pgtype.InfinityModifier:
+		return infinity(c, x), nil
+	case string:
+		switch strings.TrimSpace(x) {
+		case "infinity":
+			return infinity(c, pgtype.Infinity), nil
+		case "-infinity":
+			return infinity(c, pgtype.NegativeInfinity), nil
+		}
+		var offset bool
+		var ok bool
+		if t, offset, ok = parseTime(x); !ok {
+			return nil, bad("(not a time PostgreSQL or RFC 3339 writes)")
+		}
+		if offset && c.kind != kindTimestamptz {
+			if _, off := t.Zone(); off != 0 {
+				return nil, bad("(a time with an offset the column cannot hold)")
+			}
+		}
+	default:
+		return nil, bad("")
+	}
+	if t.Nanosecond()%1000 != 0 {
+		return nil, bad("(finer than the microseconds PostgreSQL keeps)")
+	}
+	if u := t.UTC(); c.kind == kindDate && (u.Hour() != 0 || u.Minute() != 0 || u.Second() != 0 || u.Nanosecond() != 0) {
+		return nil, bad("(a time of day a date cannot hold)")
+	}
+	if _, ok := v.(time.Time); ok && t.Location() == time.UTC {
+		return v, nil
+	}
+	return t.UTC(), nil
+}
+
+// infinity is ±infinity as pgx encodes it into the column's type.
+func infinity(c column, m pgtype.InfinityModifier) any {
+	switch c.kind {
+	case kindTimestamptz:
+		return pgtype.Timestamptz{InfinityModifier: m, Valid: true}
+	case kindTimestamp:
+		return pgtype.Timestamp{InfinityModifier: m, Valid: true}
+	}
+	return pgtype.Date{InfinityModifier: m, Valid: true}
+}
+
+// toNumeric takes a number, or a number's text as PostgreSQL reads it.
+func toNumeric(v any, bad func(string) error) (any, error) {
+	switch x := v.(type) {
+	case int64, int:
+		return x, nil
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return strconv.FormatFloat(x, 'g', -1, 64), nil
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64), nil
+	case string:
+		if _, ok := parseDecimal(x); !ok {
+			return nil, bad("(not a number)")
+		}
+		return x, nil
+	}
+	return nil, bad("")
+}
+
+// toUUID takes a UUID's text in any form PostgreSQL reads (braces, upper
+// case, hyphens between any group of four) or its 16 bytes.
+func toUUID(v any, bad func(string) error) (any, error) {
+	switch x := v.(type) {
+	case string:
+		u, ok := parseUUID(x)
+		if !ok {
+			return nil, bad("(not a UUID)")
+		}
+		return u, nil
+	case []byte:
+		if len(x) != 16 {
+			return nil, bad("(not 16 bytes)")
+		}
+		return pgtype.UUID{Bytes: [16]byte(x), Valid: true}, nil
+	}
+	return nil, bad("")
+}
+
+// parseUUID reads a UUID the way PostgreSQL's uuid_in does.
+func parseUUID(s string) (pgtype.UUID, bool) {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+		s = s[1 : len(s)-1]
+	}
+	var u pgtype.UUID
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == '-' {
+			if i == 0 || i == len(s)-1 || n%4 != 0 || s[i-1] == '-' {
+				return u, false
+			}
+			continue
+		}
+		h, ok := hexVal(s[i])
+		if !ok || n >= 32 {
+			return u, false
+		}
+		if n%2 == 0 {
+			u.Bytes[n/2] = h << 4
+		} else {
+			u.Bytes[n/2] |= h
+		}
+		n++
+	}
+	u.Valid = n == 32
+	return u, u.Valid
+}
+
+func hexVal(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// toText passes text-like and other types' values as text, which
+// PostgreSQL parses into the column's type.
+func toText(v any, bad func(string) error) (any, error) {
 	switch x := v.(type) {
 	case string:
 		return textArg(v, x, bad)
@@ -390,31 +520,77 @@ var timeLayouts = []string{
 }
 
 // parseTime reads s in one of timeLayouts; a time without a zone is UTC.
-func parseTime(s string) (time.Time, bool) {
+// offset says whether s gave one.
+func parseTime(s string) (t time.Time, offset, ok bool) {
 	s = strings.TrimSpace(s)
-	for _, layout := range timeLayouts {
+	for i, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), true
+			return t, i < 3, true
 		}
 	}
-	return time.Time{}, false
+	return time.Time{}, false, false
 }
 
-// checkEncodable fails with EINVALID if COPY could not encode v into column c,
-// which pgx would otherwise report as a cancelled COPY without the reason's
-// code. It tries what pgx's COPY does: the value as it is, then a string
-// parsed as the type's text form.
-func checkEncodable(m *pgtype.Map, c column, v any) error {
-	if _, err := m.Encode(c.oid, pgtype.BinaryFormatCode, v, nil); err == nil {
-		return nil
+// parseDecimal checks s is a number PostgreSQL's numeric reads ([sign]
+// digits[.digits][e[sign]digits], NaN, ±Infinity) and returns its value's
+// canonical text as numeric_out would print it.
+func parseDecimal(s string) (string, bool) {
+	s = strings.TrimSpace(s)
+	switch strings.ToLower(s) {
+	case "nan":
+		return "NaN", true
+	case "infinity", "+infinity", "inf", "+inf":
+		return "Infinity", true
+	case "-infinity", "-inf":
+		return "-Infinity", true
 	}
-	if s, ok := v.(string); ok {
-		var parsed any
-		if err := m.Scan(c.oid, pgtype.TextFormatCode, []byte(s), &parsed); err == nil {
-			if _, err := m.Encode(c.oid, pgtype.BinaryFormatCode, parsed, nil); err == nil {
-				return nil
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg, s = s[0] == '-', s[1:]
+	}
+	mant, exp, _ := strings.Cut(strings.ToLower(s), "e")
+	whole, frac, _ := strings.Cut(mant, ".")
+	if whole == "" && frac == "" || strings.Contains(frac, ".") {
+		return "", false
+	}
+	for _, part := range []string{whole, frac} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return "", false
 			}
 		}
 	}
-	return realmhook.Errorf(realmhook.EINVALID, "column %s (%s): cannot store %T %q", c.name, c.typ, v, fmt.Sprint(v))
+	e := 0
+	if strings.Contains(strings.ToLower(s), "e") {
+		var err error
+		if e, err = strconv.Atoi(exp); err != nil || e > 1000 || e < -1000 {
+			return "", false
+		}
+	}
+	digits := whole + frac
+	scale := len(frac) - e // digits after the point in the value
+	point := len(digits) - scale
+	var out string
+	switch {
+	case scale <= 0:
+		out = digits + strings.Repeat("0", -scale)
+	case point <= 0:
+		out = "0." + strings.Repeat("0", -point) + digits
+	default:
+		out = digits[:point] + "." + digits[point:]
+	}
+	intPart, fracPart, hasFrac := strings.Cut(out, ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	if intPart == "" {
+		intPart = "0"
+	}
+	out = intPart
+	if hasFrac {
+		out += "." + fracPart
+	}
+	if neg && strings.Trim(out, "0.") != "" {
+		out = "-" + out
+	}
+	return out, true
 }
+

@@ -27,32 +27,11 @@ const maxVariables = 32766
 // longer statements stop paying off.
 const maxRowsPerInsert = 500
 
-// colKind says how a column's values are normalised, from its declared type:
-// SQLite stores booleans and times as plain integers or text.
-type colKind uint8
-
-const (
-	kindPlain colKind = iota
-	kindBool
-	kindTime
-)
-
-func kindOf(declared string) colKind {
-	d := strings.ToUpper(declared)
-	switch {
-	case strings.Contains(d, "BOOL"):
-		return kindBool
-	case strings.Contains(d, "TIMESTAMP"), strings.Contains(d, "DATETIME"), d == "DATE":
-		return kindTime
-	}
-	return kindPlain
-}
-
-// tableInfo is a table's columns in table order with their kinds.
+// tableInfo is a table's columns in table order with their declared types.
 type tableInfo struct {
 	columns   []string
-	kinds     map[string]colKind
-	generated map[string]bool // generated columns, which INSERT may not write
+	types     map[string]string // declared type, as written in CREATE TABLE
+	generated map[string]bool   // generated columns, which INSERT may not write
 }
 
 // validIdent rejects names that quoting cannot make safe.
@@ -88,7 +67,7 @@ func (s *Store) loadTable(ctx context.Context, name string) (*tableInfo, error) 
 		return nil, fmt.Errorf("columns of %s: %w", name, err)
 	}
 	defer rows.Close()
-	info := &tableInfo{kinds: map[string]colKind{}, generated: map[string]bool{}}
+	info := &tableInfo{types: map[string]string{}, generated: map[string]bool{}}
 	for rows.Next() {
 		var col, typ string
 		var hidden int
@@ -96,7 +75,7 @@ func (s *Store) loadTable(ctx context.Context, name string) (*tableInfo, error) 
 			return nil, fmt.Errorf("columns of %s: %w", name, err)
 		}
 		info.columns = append(info.columns, col)
-		info.kinds[col] = kindOf(typ)
+		info.types[col] = typ
 		if hidden != 0 {
 			info.generated[col] = true
 		}
@@ -141,7 +120,7 @@ func (s *Store) table(ctx context.Context, name string, need ...[]string) (*tabl
 		missing := ""
 		for _, cols := range need {
 			for _, c := range cols {
-				if _, ok := info.kinds[c]; !ok && missing == "" {
+				if _, ok := info.types[c]; !ok && missing == "" {
 					missing = c
 				}
 			}
@@ -201,11 +180,11 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 			return nil, realmhook.Errorf(realmhook.EINVALID, "read %s: key column %q must be among the columns read", t.Name, k)
 		}
 	}
-	info, err := s.table(ctx, t.Name, columns, t.Key, []string{t.TenantColumn})
+	_, err := s.table(ctx, t.Name, columns, t.Key, []string{t.TenantColumn})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", t.Name, err)
 	}
-	q := "SELECT " + quoteList(columns) + " FROM " + quote(t.Name) + " WHERE " + quote(t.TenantColumn) + " = ?"
+	q := "SELECT " + rawList(columns) + " FROM " + quote(t.Name) + " WHERE " + quote(t.TenantColumn) + " = ?"
 	args := make([]any, 0, 2+len(after))
 	args = append(args, clientKey)
 	if after != nil {
@@ -222,7 +201,7 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 	args = append(args, limit)
 
 	out := make([]store.Row, 0, min(limit, 1024))
-	err = s.query(ctx, info, columns, q, args, false, func(r store.Row) error {
+	err = s.query(ctx, columns, q, args, false, func(r store.Row) error {
 		out = append(out, r)
 		return nil
 	})
@@ -238,13 +217,13 @@ func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, c
 	if err := checkColumns(t, columns); err != nil {
 		return err
 	}
-	info, err := s.table(ctx, t.Name, columns, []string{t.TenantColumn})
+	_, err := s.table(ctx, t.Name, columns, []string{t.TenantColumn})
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", t.Name, err)
 	}
-	q := "SELECT " + quoteList(columns) + " FROM " + quote(t.Name) + " WHERE " + quote(t.TenantColumn) + " = ?"
+	q := "SELECT " + rawList(columns) + " FROM " + quote(t.Name) + " WHERE " + quote(t.TenantColumn) + " = ?"
 	var fnErr error
-	err = s.query(ctx, info, columns, q, []any{clientKey}, true, func(r store.Row) error {
+	err = s.query(ctx, columns, q, []any{clientKey}, true, func(r store.Row) error {
 		fnErr = fn(r)
 		return fnErr
 	})
@@ -263,14 +242,10 @@ func checkColumns(t store.Table, columns []string) error {
 	return nil
 }
 
-// query runs a SELECT of columns on the read pool and hands each normalised
-// row to fn. Each row is a fresh slice, so fn may keep it, unless reuse: then
-// one slice serves every row.
-func (s *Store) query(ctx context.Context, info *tableInfo, columns []string, q string, args []any, reuse bool, fn func(store.Row) error) error {
-	kinds := make([]colKind, len(columns))
-	for i, c := range columns {
-		kinds[i] = info.kinds[c]
-	}
+// query runs a query on the read pool and hands each row to fn, every
+// value as SQLite stores it (see rawList). Each row is a fresh slice, so fn
+// may keep it, unless reuse: then one slice serves every row.
+func (s *Store) query(ctx context.Context, columns []string, q string, args []any, reuse bool, fn func(store.Row) error) error {
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -298,13 +273,30 @@ func (s *Store) query(ctx context.Context, info *tableInfo, columns []string, q 
 			return err
 		}
 		for i, v := range r {
-			r[i] = normalise(v, kinds[i])
+			if b, ok := v.([]byte); ok && b == nil {
+				// The driver hands back an empty BLOB as a nil slice; NULL is nil any.
+				r[i] = []byte{}
+			}
 		}
 		if err := fn(r); err != nil {
 			return err
 		}
 	}
 	return rows.Err()
+}
+
+// rawList is the select list of columns read as stored: each one behind a
+// unary +, a no-op on any value that leaves the result column without a
+// declared type, so the driver hands back the storage class (INTEGER, REAL,
+// TEXT, BLOB) as it is instead of parsing the text of a DATE or TIMESTAMP
+// column into a time. A copy between SQLite databases then moves every
+// value's class and bytes unchanged.
+func rawList(columns []string) string {
+	q := make([]string, len(columns))
+	for i, c := range columns {
+		q[i] = "+" + quote(c)
+	}
+	return strings.Join(q, ", ")
 }
 
 // slabRows is how many rows' values query allocates at once.
@@ -537,73 +529,6 @@ func storageValue(v any) (any, error) {
 		return float64(x), nil
 	}
 	return nil, realmhook.Errorf(realmhook.EINVALID, "unsupported value type %T", v)
-}
-
-// normalise turns what the driver returned into the store.Row value types,
-// using the column's declared kind for SQLite's untyped booleans and times.
-func normalise(v any, kind colKind) any {
-	switch x := v.(type) {
-	case int64:
-		switch kind {
-		case kindBool:
-			return x != 0
-		case kindTime:
-			// An integer time is unix seconds, as SQLite's unixepoch() gives.
-			return time.Unix(x, 0).UTC()
-		}
-		return x
-	case float64:
-		if kind == kindBool {
-			return x != 0
-		}
-		return x
-	case string:
-		switch kind {
-		case kindBool:
-			switch strings.ToLower(x) {
-			case "1", "t", "true":
-				return true
-			case "0", "f", "false":
-				return false
-			}
-		case kindTime:
-			if tm, ok := parseTime(x); ok {
-				return tm
-			}
-		}
-		return x
-	case []byte:
-		if x == nil {
-			// The driver hands back an empty BLOB as a nil slice; NULL is nil any.
-			return []byte{}
-		}
-		return x
-	case time.Time:
-		return x.UTC().Truncate(time.Microsecond)
-	}
-	return v
-}
-
-// timeLayouts are the text forms of times that normalise accepts, beyond
-// those the driver already parses in DATE, DATETIME and TIMESTAMP columns.
-var timeLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999 -0700 MST",
-	"2006-01-02T15:04",
-	"2006-01-02 15:04",
-	"2006-01-02",
-}
-
-func parseTime(s string) (time.Time, bool) {
-	for _, l := range timeLayouts {
-		if tm, err := time.Parse(l, s); err == nil {
-			return tm.UTC().Truncate(time.Microsecond), true
-		}
-	}
-	return time.Time{}, false
 }
 
 // maxCachedStmts bounds the prepared INSERTs kept: one per table, column list

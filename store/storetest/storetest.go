@@ -18,6 +18,10 @@ type Harness interface {
 	// body TEXT, score DOUBLE/REAL, data BYTEA/BLOB, flag BOOLEAN,
 	// at TIMESTAMP-ish, PRIMARY KEY (tenant, id, sub).
 	CreateAppTable(t testing.TB, s store.Store, name string)
+	// ReadBack is the value ReadRows returns for v (a Go value of a
+	// store.Row) once CopyRows wrote it into the app table's column: the
+	// backend's own stored form of it.
+	ReadBack(v any) any
 }
 
 // AppTable describes the table CreateAppTable creates as a copyable store.Table.
