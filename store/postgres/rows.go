@@ -648,15 +648,15 @@ func keyOf(r store.Row, at []int) store.Row {
 // are kept here because pgx reports an aborted COPY as the server's
 // "COPY from stdin failed", without the reason's code.
 type copySource struct {
-	table string
-	cols  []column
-	write []int // the positions in a row of the values COPY writes
-	keyAt []int // t.Key's positions in cols
-	next  func() ([]store.Row, error)
-	batch []store.Row
-	at    int   // the current row is batch[at-1]
-	rows  int64 // rows handed to pgx, for messages
-	vals  []any
+	table   string
+	cols    []column
+	write   []int // the positions in a row of the values COPY writes
+	keyAt   []int // t.Key's positions in cols
+	next    func() ([]store.Row, error)
+	batch   []store.Row
+	at      int   // the current row is batch[at-1]
+	rows    int64 // rows handed to pgx, for messages
+	vals    []any
 	pulled  bool // next was called: the stream cannot be replayed
 	done    bool
 	nextErr error // next's, returned as is

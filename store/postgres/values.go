@@ -593,4 +593,3 @@ func parseDecimal(s string) (string, bool) {
 	}
 	return out, true
 }
-
