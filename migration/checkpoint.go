@@ -142,6 +142,8 @@ func encodeKeyValue(v any) (keyValue, error) {
 		return keyValue{T: "B", V: strconv.FormatBool(x)}, nil
 	case time.Time:
 		return keyValue{T: "t", V: x.UTC().Format(time.RFC3339Nano)}, nil
+	case store.Infinity:
+		return keyValue{T: "inf", V: strconv.Itoa(int(x))}, nil
 	default:
 		return keyValue{}, fmt.Errorf("unsupported key type %T", v)
 	}
@@ -163,6 +165,9 @@ func decodeKeyValue(kv keyValue) (any, error) {
 		return strconv.ParseBool(kv.V)
 	case "t":
 		return time.Parse(time.RFC3339Nano, kv.V)
+	case "inf":
+		n, err := strconv.Atoi(kv.V)
+		return store.Infinity(n), err
 	default:
 		return nil, fmt.Errorf("unknown key type tag %q", kv.T)
 	}

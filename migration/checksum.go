@@ -86,6 +86,12 @@ func (c Checksum) String() string {
 // cost about the same, and doing them side by side is what keeps a
 // verification well under the copy's time.
 func TableChecksum(ctx context.Context, s store.Store, t store.Table, columns []string, clientKey string) (Checksum, error) {
+	return tableChecksum(ctx, s, t, columns, clientKey, nil)
+}
+
+// tableChecksum is TableChecksum of the rows as conv (when not nil)
+// converts them: the source's rows in the target's terms.
+func tableChecksum(ctx context.Context, s store.Store, t store.Table, columns []string, clientKey string, conv func(store.Row) error) (Checksum, error) {
 	n := len(columns)
 	if n == 0 {
 		return Checksum{}, fmt.Errorf("checksum %s: no columns", t.Name)
@@ -105,7 +111,14 @@ func TableChecksum(ctx context.Context, s store.Store, t store.Table, columns []
 		scratch := make([]byte, 0, 512)
 		for vals := range full {
 			for i := 0; i+n <= len(vals) && hashErr == nil; i += n {
-				if scratch, hashErr = c.add(scratch, store.Row(vals[i:i+n:i+n])); hashErr != nil {
+				r := store.Row(vals[i : i+n : i+n])
+				if conv != nil {
+					if hashErr = conv(r); hashErr != nil {
+						failed.Store(true)
+						break
+					}
+				}
+				if scratch, hashErr = c.add(scratch, r); hashErr != nil {
 					failed.Store(true)
 				}
 			}
@@ -154,6 +167,7 @@ const (
 	tagBytes  byte = 'b'
 	tagBool   byte = 'B'
 	tagTime   byte = 't'
+	tagInf    byte = 'I'
 )
 
 // appendRow appends the canonical encoding of r: the value count, then per
@@ -201,6 +215,8 @@ func appendValue(buf []byte, v any) ([]byte, error) {
 		// must hash alike whatever zone a driver attached.
 		buf = binary.BigEndian.AppendUint64(append(buf, tagTime), uint64(x.Unix()))
 		return binary.BigEndian.AppendUint32(buf, uint32(x.Nanosecond())), nil
+	case store.Infinity:
+		return append(buf, tagInf, byte(x)), nil
 	default:
 		return nil, fmt.Errorf("unsupported value type %T", v)
 	}

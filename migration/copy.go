@@ -69,7 +69,7 @@ func (s *Service) copyTenant(ctx context.Context, l *lease, st store.Store, m *r
 			return err
 		}
 		cp = &checkpoint{Summed: true}
-	} else if err := s.trimTarget(ctx, peer, m, cp); err != nil {
+	} else if err := s.trimTarget(ctx, st, peer, m, cp); err != nil {
 		return err
 	}
 	for cp.Table < len(s.tables) {
@@ -91,7 +91,7 @@ func (s *Service) copyTenant(ctx context.Context, l *lease, st store.Store, m *r
 // trimTarget readies the target for resuming at cp: rows written after the
 // checkpoint would be written again, so they go; later tables should be empty
 // and are emptied to be sure.
-func (s *Service) trimTarget(ctx context.Context, peer Peer, m *realmhook.Migration, cp *checkpoint) error {
+func (s *Service) trimTarget(ctx context.Context, st store.Store, peer Peer, m *realmhook.Migration, cp *checkpoint) error {
 	if cp.Table >= len(s.tables) {
 		return nil
 	}
@@ -104,7 +104,13 @@ func (s *Service) trimTarget(ctx context.Context, peer Peer, m *realmhook.Migrat
 		}
 		n += c
 	}
-	c, err := peer.TrimRows(ctx, m.ClientKey, m.ID, s.tables[cp.Table], cp.After)
+	// The checkpoint's key is the source's; the target holds it in its
+	// own terms.
+	after, err := s.targetKey(ctx, st, peer, s.tables[cp.Table], cp.After)
+	if err != nil {
+		return err
+	}
+	c, err := peer.TrimRows(ctx, m.ClientKey, m.ID, s.tables[cp.Table], after)
 	if err != nil {
 		return err
 	}
@@ -145,10 +151,12 @@ func (s *Service) prepareCopy(ctx context.Context, st store.Store, peer Peer, m 
 // batch with the target's transaction open.
 const maxSourceWait = time.Second
 
-// batch is one read of the source: rows in key order and their checksum.
+// batch is one read of the source: rows in key order, in the target's
+// terms, their checksum, and the source's key of the last one.
 type batch struct {
-	rows []store.Row
-	sum  Checksum
+	rows  []store.Row
+	sum   Checksum
+	after store.Row
 }
 
 // copyTable copies table cp.Table from cp.After on, in key order, and
@@ -168,11 +176,11 @@ func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer 
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", t.Name, err)
 	}
-	keyAt, err := keyPositions(t, cols)
+	conv, err := s.incoming(ctx, st, peer, t, cols)
 	if err != nil {
 		return err
 	}
-	src := s.readSource(ctx, st, t, cols, m.ClientKey, cp.After)
+	src := s.readSource(ctx, st, t, cols, m.ClientKey, cp.After, conv)
 	defer src.stop()
 	sum := cp.sum(ti)
 	for {
@@ -203,7 +211,7 @@ func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer 
 			return fmt.Errorf("copy %s: the target wrote %d rows of %d", t.Name, n, iv.rows)
 		}
 		sum.merge(iv.sum)
-		next := checkpoint{Table: ti, After: keyOf(iv.last, keyAt), Sums: cp.withSum(ti, sum)}
+		next := checkpoint{Table: ti, After: iv.after, Sums: cp.withSum(ti, sum)}
 		if iv.ended {
 			next = checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}
 		}
@@ -251,11 +259,11 @@ type sourceReader struct {
 	cancel  context.CancelFunc
 }
 
-func (s *Service) readSource(ctx context.Context, st store.Store, t store.Table, cols []string, clientKey string, after store.Row) *sourceReader {
+func (s *Service) readSource(ctx context.Context, st store.Store, t store.Table, cols []string, clientKey string, after store.Row, conv func(store.Row) error) *sourceReader {
 	readCtx, cancel := context.WithCancel(ctx)
 	batches := make(chan batch, 1)
 	done := make(chan error, 1)
-	go func() { done <- s.readBatches(readCtx, st, t, cols, clientKey, after, batches) }()
+	go func() { done <- s.readBatches(readCtx, st, t, cols, clientKey, after, conv, batches) }()
 	return &sourceReader{batches: batches, done: done, cancel: cancel}
 }
 
@@ -286,8 +294,8 @@ type interval struct {
 
 	rows  int64
 	sum   Checksum
-	last  store.Row
-	ended bool // the source has no more rows
+	after store.Row // the source's key of the last row
+	ended bool      // the source has no more rows
 }
 
 // next is the CopyRows callback: the next batch, or none when the interval
@@ -321,14 +329,17 @@ func (iv *interval) next() ([]store.Row, error) {
 	}
 	iv.rows += int64(len(b.rows))
 	iv.sum.merge(b.sum)
-	iv.last = b.rows[len(b.rows)-1]
+	iv.after = b.after
 	return b.rows, nil
 }
 
 // readBatches reads table t's rows of the tenant in key order after `after`,
 // a batch at a time with its checksum, into out, and closes out when done or
 // stopped. Checksumming here, beside the reads, keeps it off the writes' path.
-func (s *Service) readBatches(ctx context.Context, st store.Store, t store.Table, cols []string, clientKey string, after store.Row, out chan<- batch) error {
+//
+// Each row is converted into the target's terms (conv) before it is
+// checksummed: the checksum compares what the app will read in the target.
+func (s *Service) readBatches(ctx context.Context, st store.Store, t store.Table, cols []string, clientKey string, after store.Row, conv func(store.Row) error, out chan<- batch) error {
 	defer close(out)
 	keyAt, err := keyPositions(t, cols)
 	if err != nil {
@@ -343,8 +354,12 @@ func (s *Service) readBatches(ctx context.Context, st store.Store, t store.Table
 		if len(rows) == 0 {
 			return nil
 		}
-		b := batch{rows: rows}
+		after = keyOf(rows[len(rows)-1], keyAt)
+		b := batch{rows: rows, after: after}
 		for _, r := range rows {
+			if err := conv(r); err != nil {
+				return fmt.Errorf("copy %s: %w", t.Name, err)
+			}
 			if scratch, err = b.sum.add(scratch, r); err != nil {
 				return fmt.Errorf("copy %s: checksum: %w", t.Name, err)
 			}
@@ -357,8 +372,48 @@ func (s *Service) readBatches(ctx context.Context, st store.Store, t store.Table
 		if len(rows) < s.cfg.BatchRows {
 			return nil
 		}
-		after = keyOf(rows[len(rows)-1], keyAt)
 	}
+}
+
+// incoming returns the target's conversion of the source's rows of t.
+func (s *Service) incoming(ctx context.Context, st store.Store, peer Peer, t store.Table, cols []string) (func(store.Row) error, error) {
+	types, err := st.ColumnTypes(ctx, t.Name)
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: %w", t.Name, err)
+	}
+	conv, err := peer.Incoming(ctx, t, cols, store.Source{Backend: st.Backend(), Types: types})
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: %w", t.Name, err)
+	}
+	return conv, nil
+}
+
+// targetKey is the source's key after (a checkpoint's) in the target's terms.
+func (s *Service) targetKey(ctx context.Context, st store.Store, peer Peer, t store.Table, after store.Row) (store.Row, error) {
+	if after == nil {
+		return nil, nil
+	}
+	cols, err := st.Columns(ctx, t.Name)
+	if err != nil {
+		return nil, fmt.Errorf("copy %s: %w", t.Name, err)
+	}
+	keyAt, err := keyPositions(t, cols)
+	if err != nil {
+		return nil, err
+	}
+	conv, err := s.incoming(ctx, st, peer, t, cols)
+	if err != nil {
+		return nil, err
+	}
+	// A row of the key alone: the conversion is per value.
+	r := make(store.Row, len(cols))
+	for i, p := range keyAt {
+		r[p] = after[i]
+	}
+	if err := conv(r); err != nil {
+		return nil, fmt.Errorf("copy %s: checkpoint key: %w", t.Name, err)
+	}
+	return keyOf(r, keyAt), nil
 }
 
 // keyPositions returns where each key column of t sits among cols.
@@ -425,7 +480,7 @@ func (s *Service) verifyTenant(ctx context.Context, l *lease, st store.Store, m 
 			if now != src.Rows {
 				return &failure{realmhook.ResponseOther, fmt.Sprintf("verify: source changed during migration: table %s holds %d rows, %d when copied", t.Name, now, src.Rows)}
 			}
-		} else if src, dst, err = bothChecksums(ctx, st, peer, m.ClientKey, t, cols); err != nil {
+		} else if src, dst, err = s.bothChecksums(ctx, st, peer, m.ClientKey, t, cols); err != nil {
 			return fmt.Errorf("verify %s: %w", t.Name, err)
 		}
 		if src != dst {
@@ -460,11 +515,15 @@ func countAndChecksum(ctx context.Context, st store.Store, peer Peer, clientKey 
 
 // bothChecksums computes the source and target checksums of a table at once:
 // each side streams its own rows, so the slower side sets the pace.
-func bothChecksums(ctx context.Context, st store.Store, peer Peer, clientKey string, t store.Table, cols []string) (src, dst Checksum, err error) {
+func (s *Service) bothChecksums(ctx context.Context, st store.Store, peer Peer, clientKey string, t store.Table, cols []string) (src, dst Checksum, err error) {
+	conv, err := s.incoming(ctx, st, peer, t, cols)
+	if err != nil {
+		return src, dst, err
+	}
 	var dstErr error
 	var wg sync.WaitGroup
 	wg.Go(func() { dst, dstErr = peer.Checksum(ctx, clientKey, t, cols) })
-	src, err = TableChecksum(ctx, st, t, cols, clientKey)
+	src, err = tableChecksum(ctx, st, t, cols, clientKey, conv)
 	wg.Wait()
 	if err != nil {
 		return src, dst, fmt.Errorf("source: %w", err)

@@ -86,6 +86,10 @@ func (s *Service) Schedule(ctx context.Context, realm string, tenant *realmhook.
 		return nil, hookError(realmhook.EINVALID, realmhook.ResponseRealmNotSupported, "realm %s is not supported", req.Location)
 	}
 
+	if err := s.checkCrossing(ctx, st, req.Location); err != nil {
+		return nil, err
+	}
+
 	// Count and create under one lock so that two schedules here cannot both
 	// take the last slot.
 	s.scheduleMu.Lock()
@@ -457,4 +461,28 @@ func (s *Service) commitBegan(ctx context.Context, st store.Store, m *realmhook.
 		}
 	}
 	return false, nil
+}
+
+// checkCrossing refuses, at schedule time, a migration with a column whose
+// values can never cross exactly into the target (money into SQLite, an
+// interval into PostgreSQL from SQLite): better a clear E9999 naming the
+// column now than a failed copy later.
+func (s *Service) checkCrossing(ctx context.Context, st store.Store, target string) error {
+	peer, ok := s.peers[target]
+	if !ok {
+		return nil
+	}
+	for _, t := range s.tables {
+		cols, err := st.Columns(ctx, t.Name)
+		if err != nil {
+			return fmt.Errorf("schedule: %w", err)
+		}
+		if _, err := s.incoming(ctx, st, peer, t, cols); err != nil {
+			if code := realmhook.ErrorCode(err); code == realmhook.EINVALID || code == realmhook.ENOTFOUND {
+				return hookError(realmhook.EINVALID, realmhook.ResponseOther, "target realm %s: %s", target, realmhook.ErrorMessage(err))
+			}
+			return fmt.Errorf("schedule: %w", err)
+		}
+	}
+	return nil
 }

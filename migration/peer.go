@@ -33,6 +33,11 @@ type Peer interface {
 	// next ends it with nothing written and comes back wrapped (errors.Is and
 	// errors.As find it).
 	CopyRows(ctx context.Context, clientKey, migrationID string, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error)
+	// Incoming returns the target's conversion of source rows of table t
+	// into its own terms (store.Store.Incoming), which the copy applies
+	// before it checksums and writes them; it fails when a column's values
+	// can never cross from the source.
+	Incoming(ctx context.Context, t store.Table, columns []string, from store.Source) (func(store.Row) error, error)
 	// AdvanceSequences moves the sequences behind table t's columns past
 	// the copied values (store.Store.AdvanceSequences), so that the app's
 	// next insert there does not collide with a copied row.
@@ -150,6 +155,14 @@ func (p localPeer) CopyRows(ctx context.Context, clientKey, migrationID string, 
 		return 0, fmt.Errorf("write %s: %w", t.Name, err)
 	}
 	return n, nil
+}
+
+func (p localPeer) Incoming(ctx context.Context, t store.Table, columns []string, from store.Source) (func(store.Row) error, error) {
+	conv, err := p.s.Incoming(ctx, t, columns, from)
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", t.Name, err)
+	}
+	return conv, nil
 }
 
 func (p localPeer) AdvanceSequences(ctx context.Context, clientKey, migrationID string, t store.Table) error {

@@ -69,9 +69,25 @@ type ForeignKey struct {
 	Deferrable bool
 }
 
-// Row is one table row as Go values, in the column order the caller asked for.
-// Backends normalise values to: nil, int64, float64, string, []byte, bool and
-// time.Time (UTC), so that rows compare and hash the same on every backend.
+// Infinity is a date's or timestamp's ±infinity (PostgreSQL's), which a
+// time.Time cannot hold: +1 or -1.
+type Infinity int8
+
+// Source describes where the rows given to Incoming come from: the source
+// database's backend and its columns' declared types, in the same order.
+type Source struct {
+	Backend string
+	Types   []string
+}
+
+// Row is one table row as Go values, in the column order the caller asked
+// for, each value in its backend's own terms: SQLite's as stored (nil,
+// int64, float64, string, []byte: the storage class and bytes, whatever the
+// declared type); PostgreSQL's as int64, float64, bool, string, []byte,
+// time.Time (UTC) or Infinity for the types Go holds exactly, and the
+// value's text (as PostgreSQL prints it) for every other type. A row crosses
+// to another backend through the target's Incoming, which converts it to the
+// target's terms or refuses it.
 type Row []any
 
 // Store is one realm's database.
@@ -175,6 +191,19 @@ type Store interface {
 	// many batches through one transaction is what makes a bulk copy fast:
 	// one commit (one WAL flush) per call instead of one per batch.
 	CopyRows(ctx context.Context, t Table, columns []string, next func() ([]Row, error)) (int64, error)
+	// ColumnTypes returns the declared type of each of table's columns, in
+	// Columns' order (PostgreSQL: the base type's name; SQLite: the type as
+	// written in CREATE TABLE).
+	ColumnTypes(ctx context.Context, table string) ([]string, error)
+	// Incoming returns the conversion of a row (the given columns, read from
+	// the source) into exactly the values ReadRows will return for it once
+	// CopyRows has written it here, which the copy checksums and then
+	// writes, so that source and target compare in the target's terms. A
+	// value the column cannot hold exactly fails the conversion with a
+	// *RowError (EINVALID) naming the column and the row's key. Incoming
+	// itself fails (EINVALID naming the column) when a column's values can
+	// never cross from that source, such as money into SQLite.
+	Incoming(ctx context.Context, t Table, columns []string, from Source) (func(Row) error, error)
 	// ForeignKeys returns the foreign keys declared on table (the child),
 	// each naming the table it references; none for a missing table.
 	ForeignKeys(ctx context.Context, table string) ([]ForeignKey, error)

@@ -48,6 +48,7 @@ type column struct {
 	byteOrder bool
 	// generated: a stored generated column, which COPY may not write.
 	generated bool
+	typmod    int32 // atttypmod: char(n)'s n+4, numeric(p,s)'s (p<<16|s)+4, or -1
 }
 
 // selectExpr is how the column is read: types outside the normalised set
@@ -81,7 +82,7 @@ SELECT a.attname, bt.typname, bt.oid,
 		OR (COALESCE(db.j->>'datlocprovider', 'c') = 'c' AND db.j->>'datcollate' IN ('C', 'POSIX'))
 	ELSE COALESCE(c.collprovider = 'b' OR (c.collprovider = 'c' AND c.collcollate IN ('C', 'POSIX')), false)
 	END,
-	a.attgenerated <> ''
+	a.attgenerated <> '', a.atttypmod
 FROM pg_attribute a
 JOIN pg_type ty ON ty.oid = a.atttypid
 JOIN pg_type bt ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
@@ -138,7 +139,7 @@ func (s *Store) lookupTable(ctx context.Context, name string, refresh bool) (*ta
 		defer rows.Close()
 		for rows.Next() {
 			var c column
-			if err := rows.Scan(&c.name, &c.typ, &c.oid, &c.byteOrder, &c.generated); err != nil {
+			if err := rows.Scan(&c.name, &c.typ, &c.oid, &c.byteOrder, &c.generated, &c.typmod); err != nil {
 				return err
 			}
 			c.quoted = pgx.Identifier{c.name}.Sanitize()

@@ -191,13 +191,13 @@ func (sc *rowScanner) scanInto(rows pgx.Rows, r store.Row) error {
 }
 
 // timeValue is t in UTC; ±infinity, which time.Time cannot hold, is read as
-// the text PostgreSQL parses back.
+// store.Infinity.
 func timeValue(t time.Time, inf pgtype.InfinityModifier) any {
 	switch inf {
 	case pgtype.Infinity:
-		return "infinity"
+		return store.Infinity(1)
 	case pgtype.NegativeInfinity:
-		return "-infinity"
+		return store.Infinity(-1)
 	}
 	return t.UTC()
 }
@@ -348,8 +348,11 @@ func toTime(c column, v any, bad func(string) error) (any, error) {
 	switch x := v.(type) {
 	case time.Time:
 		t = x
-	case pgtype.InfinityModifier:
-		return infinity(c, x), nil
+	case store.Infinity:
+		if x < 0 {
+			return infinity(c, pgtype.NegativeInfinity), nil
+		}
+		return infinity(c, pgtype.Infinity), nil
 	case string:
 		switch strings.TrimSpace(x) {
 		case "infinity":
