@@ -133,7 +133,7 @@ migration:
   leaseTTL: 1m
   sweepInterval: 10s
 tables:
-  - {name: notes, tenantColumn: client_key, key: [id]}
+  - {name: notes, tenantColumn: client_key, key: [id], allowTriggers: true}
 log: {level: debug, format: text}
 `
 	cfg := mustParse(t, src, nil)
@@ -151,7 +151,7 @@ log: {level: debug, format: text}
 		},
 		Migration: Migration{Enabled: new(bool), MaxConcurrent: 3, BatchRows: 50, CheckpointRows: 50,
 			PurgeAfter: 24 * time.Hour, LeaseTTL: time.Minute, SweepInterval: 10 * time.Second},
-		Tables: []Table{{Name: "notes", TenantColumn: "client_key", Key: []string{"id"}}},
+		Tables: []Table{{Name: "notes", TenantColumn: "client_key", Key: []string{"id"}, AllowTriggers: true}},
 		Log:    Log{Level: "debug", Format: "text"},
 	}
 	if !reflect.DeepEqual(cfg, want) {

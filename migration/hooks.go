@@ -474,13 +474,12 @@ func (s *Service) checkCrossing(ctx context.Context, st store.Store, target stri
 	}
 	for _, t := range s.tables {
 		cols, err := st.Columns(ctx, t.Name)
-		if err != nil {
-			return fmt.Errorf("schedule: %w", err)
+		if err == nil {
+			_, err = s.incoming(ctx, st, peer, t, cols)
 		}
-		if _, err := s.incoming(ctx, st, peer, t, cols); err != nil {
-			if code := realmhook.ErrorCode(err); code == realmhook.EINVALID || code == realmhook.ENOTFOUND {
-				return hookError(realmhook.EINVALID, realmhook.ResponseOther, "target realm %s: %s", target, realmhook.ErrorMessage(err))
-			}
+		if code := realmhook.ErrorCode(err); code == realmhook.EINVALID || code == realmhook.ENOTFOUND {
+			return hookError(realmhook.EINVALID, realmhook.ResponseOther, "migration to realm %s: %s", target, realmhook.ErrorMessage(err))
+		} else if err != nil {
 			return fmt.Errorf("schedule: %w", err)
 		}
 	}

@@ -26,7 +26,9 @@ func copyText(ctx context.Context, tx pgx.Tx, quotedTable string, names []string
 	}
 	sql := "COPY " + quotedTable + " (" + strings.Join(cols, ", ") + ") FROM STDIN"
 	pr, pw := io.Pipe()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		buf := make([]byte, 0, 64<<10)
 		var err error
 		for src.Next() {
@@ -63,7 +65,11 @@ func copyText(ctx context.Context, tx pgx.Tx, quotedTable string, names []string
 		pw.CloseWithError(err)
 	}()
 	tag, err := tx.Conn().PgConn().CopyFrom(ctx, pr, sql)
+	// The feeder may be mid-write when the server gave up: closing the
+	// reader ends its write, and it is waited for so that it never calls
+	// src's callback after CopyRows returned.
 	pr.Close()
+	<-done
 	return tag.RowsAffected(), err
 }
 
