@@ -4,6 +4,7 @@ package realms
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"sort"
@@ -55,6 +56,19 @@ func (r *Realm) Tenant(ctx context.Context, clientKey string) (*realmhook.Tenant
 		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "realm %s is not served here", r.Key)
 	}
 	return r.tenants.get(ctx, clientKey)
+}
+
+// SQLDB is the realm's database for the app's own tables (SQLite, or
+// PostgreSQL through pgx's database/sql driver), shared by every caller.
+func (r *Realm) SQLDB() (*sql.DB, error) {
+	if r.tenants == nil {
+		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "realm %s is not served here", r.Key)
+	}
+	d, ok := r.tenants.st.(interface{ SQLDB() (*sql.DB, error) })
+	if !ok {
+		return nil, fmt.Errorf("realm %s: its %s store offers no database/sql handle", r.Key, r.tenants.st.Backend())
+	}
+	return d.SQLDB()
 }
 
 // RefreshTenant reads the tenant record from the database and caches it,

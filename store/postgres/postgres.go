@@ -4,6 +4,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ type Store struct {
 	// replica is 1 once the role was seen to may set
 	// session_replication_role, -1 once it was refused, 0 before.
 	replica atomic.Int32
+
+	appOnce sync.Once
+	app     *sql.DB // database/sql over pool, from SQLDB
 }
 
 var _ store.Store = (*Store)(nil)
@@ -158,8 +162,12 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes every connection of the pool.
 func (s *Store) Close() error {
+	var err error
+	if s.app != nil {
+		err = s.app.Close()
+	}
 	s.pool.Close()
-	return nil
+	return err
 }
 
 // Pool returns the store's connection pool, for tests and tools that need to

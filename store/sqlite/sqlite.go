@@ -61,6 +61,12 @@ type Store struct {
 
 	// Statements of every tenant request, prepared once: SQLite parsing a
 	// statement costs more than running one of these lookups.
+	pragmas string // the DSN parameters every connection opens with
+
+	appOnce sync.Once
+	app     *sql.DB // the app's pool, from SQLDB
+	appErr  error
+
 	prep struct {
 		getTenant, getProperty, tenantSeq                             *sql.Stmt // on r
 		checkWritable, insertProperty, updateProperty, deleteProperty *sql.Stmt // on w
@@ -106,7 +112,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 
-	s := &Store{path: path, w: w, logger: opts.Logger.With("backend", "sqlite", "path", path), now: opts.Now,
+	s := &Store{path: path, w: w, pragmas: common, logger: opts.Logger.With("backend", "sqlite", "path", path), now: opts.Now,
 		tables: map[string]*tableInfo{}, stmts: map[string]*sql.Stmt{}}
 	// The schema (and WAL mode, which is persistent) must exist before readers open.
 	if err := s.migrate(ctx); err != nil {
@@ -200,11 +206,14 @@ func (s *Store) Close() error {
 			st.Close()
 		}
 	}
-	var errR error
+	var errR, errApp error
 	if s.r != nil {
 		errR = s.r.Close()
 	}
-	return errors.Join(s.w.Close(), errR)
+	if s.app != nil {
+		errApp = s.app.Close()
+	}
+	return errors.Join(s.w.Close(), errR, errApp)
 }
 
 // schemaMigration is one numbered file of migrations/.
