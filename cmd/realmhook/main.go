@@ -22,12 +22,9 @@ import (
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/config"
-	"github.com/realmhook/realmhook/connectjwt"
-	"github.com/realmhook/realmhook/descriptor"
 	"github.com/realmhook/realmhook/hooks"
-	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/realms"
-	"github.com/realmhook/realmhook/store"
+	"github.com/realmhook/realmhook/server"
 )
 
 func main() {
@@ -70,7 +67,7 @@ type Main struct {
 	Addr string
 
 	logger     *slog.Logger
-	registry   *realms.Registry
+	server     *server.Server
 	httpServer *http.Server
 	cancel     context.CancelFunc
 	done       chan struct{}
@@ -151,15 +148,6 @@ func (m *Main) Run(ctx context.Context) error {
 	cfg := m.Config
 	m.logger = newLogger(m.Stderr, cfg.Log)
 
-	desc, err := descriptor.FromConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("descriptor: %w", err)
-	}
-	parsed, err := descriptor.Parse(desc)
-	if err != nil {
-		return fmt.Errorf("descriptor: %w", err)
-	}
-
 	// Listen before opening the databases: a taken port fails at once, and
 	// the banner can name the address before anything is logged.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -167,62 +155,15 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.Addr = ln.Addr().String()
-	m.printBanner(parsed.BaseURL)
+	m.printBanner(cfg.Realms[realmhook.GlobalRealm].BaseURL)
 
-	m.registry, err = realms.Open(ctx, cfg, m.logger)
+	m.server, err = server.New(ctx, cfg, server.Options{Logger: m.logger})
 	if err != nil {
 		ln.Close()
 		return err
 	}
-
-	peers := map[string]migration.Peer{}
-	served := map[string]store.Store{}
-	for _, r := range m.registry.Served() {
-		served[r.Key] = r.Store
-		peers[r.Key] = migration.LocalPeer(r.Store)
-	}
-	tables := make([]store.Table, 0, len(cfg.Tables))
-	for _, t := range cfg.Tables {
-		tables = append(tables, store.Table{Name: t.Name, TenantColumn: t.TenantColumn, Key: t.Key, AllowTriggers: t.AllowTriggers})
-	}
-	migrations := migration.New(migration.Config{
-		Enabled:        cfg.MigrationEnabled(),
-		MaxConcurrent:  cfg.Migration.MaxConcurrent,
-		BatchRows:      cfg.Migration.BatchRows,
-		CheckpointRows: cfg.Migration.CheckpointRows,
-		PurgeAfter:     cfg.Migration.PurgeAfter,
-		LeaseTTL:       cfg.Migration.LeaseTTL,
-		SweepInterval:  cfg.Migration.SweepInterval,
-		Tables:         tables,
-	}, served, peers, migration.Options{Logger: m.logger})
-	if err := migrations.CheckSchema(ctx); err != nil {
-		m.registry.Close()
-		return fmt.Errorf("migrated tables: %w", err)
-	}
-
-	srv, err := hooks.New(hooks.Options{
-		Realms:     m.registry,
-		Descriptor: desc,
-		AppKey:     parsed.Key,
-		Lifecycle: hooks.Lifecycle{
-			Installed:     parsed.Lifecycle.Installed,
-			Uninstalled:   parsed.Lifecycle.Uninstalled,
-			Enabled:       parsed.Lifecycle.Enabled,
-			Disabled:      parsed.Lifecycle.Disabled,
-			DareMigration: parsed.Lifecycle.DareMigration,
-		},
-		Migrations:  migrations,
-		Verifier:    connectjwt.Verifier{Leeway: cfg.JWT.Leeway},
-		InstallKeys: &connectjwt.KeyServer{BaseURL: cfg.InstallKeys.URL, Timeout: cfg.InstallKeys.Timeout, MaxBytes: cfg.InstallKeys.MaxBytes},
-		Logger:      m.logger,
-	})
-	if err != nil {
-		ln.Close()
-		return err
-	}
-
 	m.httpServer = &http.Server{
-		Handler:           hooks.LimitHeaders(srv.Handler(), cfg.HTTP.MaxHeaderBytes),
+		Handler:           hooks.LimitHeaders(m.server.Handler(), cfg.HTTP.MaxHeaderBytes),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,
@@ -237,7 +178,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.done = make(chan struct{}, 2)
 	m.failed = make(chan error, 1)
 	go func() {
-		if err := migrations.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := m.server.Run(runCtx); err != nil {
 			m.logger.Error("migration engine stopped", slog.String("error", err.Error()))
 		}
 		m.done <- struct{}{}
@@ -290,8 +231,8 @@ func (m *Main) Close() error {
 		<-m.done
 		<-m.done
 	}
-	if m.registry != nil {
-		if err := m.registry.Close(); err != nil {
+	if m.server != nil {
+		if err := m.server.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}

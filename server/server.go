@@ -1,0 +1,149 @@
+// Package server assembles realmhook from its configuration, for a Go program
+// that embeds it: realms and their databases, the migration engine, and the
+// HTTP handler of every public route, plus a middleware that puts a verified
+// tenant, its realm and that realm's database on the app's own requests.
+// cmd/realmhook is a thin main around it.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/realmhook/realmhook/config"
+	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/descriptor"
+	"github.com/realmhook/realmhook/hooks"
+	"github.com/realmhook/realmhook/migration"
+	"github.com/realmhook/realmhook/realms"
+	"github.com/realmhook/realmhook/store"
+)
+
+// Options are what a config file does not say.
+type Options struct {
+	// Logger receives realmhook's structured logs; slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// Server is realmhook assembled: call Handler to mount it, Run to run its
+// background work (the migration engine), Close to release its databases.
+type Server struct {
+	cfg        *config.Config
+	logger     *slog.Logger
+	registry   *realms.Registry
+	migrations *migration.Service
+	hooks      *hooks.Server
+	// BaseURL is the descriptor's baseUrl (the global realm).
+	baseURL string
+}
+
+// Load reads a config file (as `realmhook serve --config` does) and builds
+// the Server.
+func Load(ctx context.Context, path string, opts Options) (*Server, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	return New(ctx, cfg, opts)
+}
+
+// New opens the database of every realm cfg serves and builds the Server.
+// cfg must be valid (config.Load and config.Default return valid values;
+// after changing one, call its Validate).
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
+	if cfg == nil {
+		return nil, errors.New("server: config is nil")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	desc, err := descriptor.FromConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("descriptor: %w", err)
+	}
+	parsed, err := descriptor.Parse(desc)
+	if err != nil {
+		return nil, fmt.Errorf("descriptor: %w", err)
+	}
+	registry, err := realms.Open(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+
+	peers := map[string]migration.Peer{}
+	served := map[string]store.Store{}
+	for _, r := range registry.Served() {
+		served[r.Key] = r.Store
+		peers[r.Key] = migration.LocalPeer(r.Store)
+	}
+	tables := make([]store.Table, 0, len(cfg.Tables))
+	for _, t := range cfg.Tables {
+		tables = append(tables, store.Table{Name: t.Name, TenantColumn: t.TenantColumn, Key: t.Key, AllowTriggers: t.AllowTriggers})
+	}
+	migrations := migration.New(migration.Config{
+		Enabled:        cfg.MigrationEnabled(),
+		MaxConcurrent:  cfg.Migration.MaxConcurrent,
+		BatchRows:      cfg.Migration.BatchRows,
+		CheckpointRows: cfg.Migration.CheckpointRows,
+		PurgeAfter:     cfg.Migration.PurgeAfter,
+		LeaseTTL:       cfg.Migration.LeaseTTL,
+		SweepInterval:  cfg.Migration.SweepInterval,
+		Tables:         tables,
+	}, served, peers, migration.Options{Logger: logger})
+	if err := migrations.CheckSchema(ctx); err != nil {
+		_ = registry.Close()
+		return nil, fmt.Errorf("migrated tables: %w", err)
+	}
+
+	h, err := hooks.New(hooks.Options{
+		Realms:     registry,
+		Descriptor: desc,
+		AppKey:     parsed.Key,
+		Lifecycle: hooks.Lifecycle{
+			Installed:     parsed.Lifecycle.Installed,
+			Uninstalled:   parsed.Lifecycle.Uninstalled,
+			Enabled:       parsed.Lifecycle.Enabled,
+			Disabled:      parsed.Lifecycle.Disabled,
+			DareMigration: parsed.Lifecycle.DareMigration,
+		},
+		Migrations:  migrations,
+		Verifier:    connectjwt.Verifier{Leeway: cfg.JWT.Leeway},
+		InstallKeys: &connectjwt.KeyServer{BaseURL: cfg.InstallKeys.URL, Timeout: cfg.InstallKeys.Timeout, MaxBytes: cfg.InstallKeys.MaxBytes},
+		Logger:      logger,
+	})
+	if err != nil {
+		_ = registry.Close()
+		return nil, err
+	}
+	return &Server{cfg: cfg, logger: logger, registry: registry, migrations: migrations, hooks: h, baseURL: parsed.BaseURL}, nil
+}
+
+// Handler answers every realmhook route: the descriptor, lifecycle and
+// migration hooks and the tenant API under each served realm's base URL, and
+// /healthz, /readyz, /metrics. Mount it at "/" beside the app's own routes.
+func (s *Server) Handler() http.Handler { return s.hooks.Handler() }
+
+// Run runs the migration engine (copies, resumption after a crash, purges)
+// until ctx is done, then returns nil.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.migrations.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("migration engine: %w", err)
+	}
+	return nil
+}
+
+// Close closes every served realm's database. Stop Run (cancel its context)
+// and the HTTP server first.
+func (s *Server) Close() error { return s.registry.Close() }
+
+// Realms is every configured realm.
+func (s *Server) Realms() *realms.Registry { return s.registry }
+
+// Config is the configuration the Server was built from.
+func (s *Server) Config() *config.Config { return s.cfg }
+
+// BaseURL is the descriptor's baseUrl, the global realm's.
+func (s *Server) BaseURL() string { return s.baseURL }
