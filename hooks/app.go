@@ -57,7 +57,9 @@ func (s *Server) App(route AppRoute, next http.Handler) http.Handler {
 		w.Header().Set("X-Realm", realm.Key)
 		ctx := context.WithValue(r.Context(), calledRealmKey, realm)
 		r = r.WithContext(ctx)
-		auth, err := s.authenticateHS256(r, pinnedRealm, route.FrontendTokens, cachedLookup)
+		policy := tenantAPIPolicy
+		policy.AllowContextQSH = route.FrontendTokens
+		auth, err := s.authenticate(r, policy)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -65,7 +67,7 @@ func (s *Server) App(route AppRoute, next http.Handler) http.Handler {
 		if !route.WritesWhileFrozen && !safeMethod(r.Method) {
 			// A fresh read, not the cache: a freeze another replica made a
 			// moment ago must stop this write.
-			t, err := realm.Store.GetTenant(ctx, auth.tenant.ClientKey)
+			t, err := realm.Store.GetTenant(ctx, auth.Tenant.ClientKey)
 			if err != nil {
 				s.writeError(w, r, err)
 				return
@@ -81,7 +83,7 @@ func (s *Server) App(route AppRoute, next http.Handler) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, callerKey{}, &Caller{Tenant: auth.tenant, Realm: realm, DB: db})))
+		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, callerKey{}, &Caller{Tenant: auth.Tenant, Realm: realm, DB: db})))
 	})
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/realmhook/realmhook"
-	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/realms"
 )
 
@@ -59,13 +58,9 @@ func (b *installBody) validate(appKey, eventType string) error {
 
 // verifyInstall checks a signed (RS256) install or uninstall and returns its body.
 func (s *Server) verifyInstall(r *http.Request, called *realms.Realm, eventType string) (*installBody, error) {
-	token, err := connectjwt.TokenFromRequest(r)
+	id, err := s.ident.Authenticate(r, called, installPolicy)
 	if err != nil {
-		return nil, s.reject(r, err)
-	}
-	claims, err := s.opts.Verifier.VerifyInstall(r.Context(), token, s.opts.InstallKeys, r, called.BasePath(), s.opts.Realms.BaseURLs())
-	if err != nil {
-		return nil, s.reject(r, err)
+		return nil, err
 	}
 	var body installBody
 	if err := decodeJSON(r, &body); err != nil {
@@ -74,8 +69,8 @@ func (s *Server) verifyInstall(r *http.Request, called *realms.Realm, eventType 
 	if err := body.validate(s.opts.AppKey, eventType); err != nil {
 		return nil, err
 	}
-	if claims.Issuer != body.ClientKey {
-		return nil, s.reject(r, &connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "iss does not match the body's clientKey", Verified: true})
+	if err := s.ident.RequireIssuer(r, id, body.ClientKey); err != nil {
+		return nil, err
 	}
 	return &body, nil
 }
@@ -195,7 +190,7 @@ func (s *Server) uninstalled(w http.ResponseWriter, r *http.Request, _ httproute
 		s.log(r).Info("tenant uninstalled", slog.String("tenant", body.ClientKey), slog.String("realm", called.Key))
 	case errors.Is(err, errNotActiveHere) || realmhook.ErrorCode(err) == realmhook.ENOTFOUND:
 		if home, _, lerr := s.opts.Realms.Locate(ctx, body.ClientKey); lerr == nil && home.Key != called.Key {
-			s.writeError(w, r, s.misdirected(called, home.Key, body.ClientKey))
+			s.writeError(w, r, s.ident.Misdirected(called, home.Key, body.ClientKey))
 			return
 		}
 	default:
@@ -211,12 +206,12 @@ var errNotActiveHere = errors.New("tenant not active in this realm")
 // enabled handles the enabled and disabled hooks (HS256).
 func (s *Server) enabled(on bool) httprouter.Handle {
 	return func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-		auth, err := s.authenticateHS256(r, pinnedRealm, false, freshLookup)
+		auth, err := s.authenticate(r, lifecyclePolicy)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		_, err = auth.home.Store.UpdateTenant(r.Context(), auth.tenant.ClientKey, func(t *realmhook.Tenant) error {
+		_, err = auth.Home.Store.UpdateTenant(r.Context(), auth.Tenant.ClientKey, func(t *realmhook.Tenant) error {
 			if t.Frozen() {
 				return realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated", t.ClientKey)
 			}

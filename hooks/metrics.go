@@ -5,6 +5,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/identity"
 )
 
 // Metrics are the Prometheus series the HTTP layer exports. Each Server gets
@@ -40,7 +41,7 @@ func NewMetrics() *Metrics {
 			Help: "Tenant calls answered 421 because the tenant lives in another realm.",
 		}, []string{"realm", "expected_realm"}),
 	}
-	for _, reason := range append(connectjwt.Reasons(), reasonUnknownTenant) {
+	for _, reason := range append(connectjwt.Reasons(), identity.ReasonUnknownTenant) {
 		m.jwtRejections.WithLabelValues(reason)
 	}
 	m.Registry.MustRegister(m.requests, m.duration, m.jwtRejections, m.misdirected,

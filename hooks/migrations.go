@@ -143,7 +143,7 @@ func (s *Server) migrationStart(w http.ResponseWriter, r *http.Request, _ httpro
 type scheduleFunc func(ctx context.Context, realm string, t *realmhook.Tenant, req migration.Request) (*realmhook.Migration, error)
 
 func (s *Server) scheduleOrStart(w http.ResponseWriter, r *http.Request, hook string, do scheduleFunc) {
-	auth, err := s.authenticateHS256(r, anyRealm, false, freshLookup)
+	auth, err := s.authenticate(r, migrationPolicy)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return
@@ -153,7 +153,7 @@ func (s *Server) scheduleOrStart(w http.ResponseWriter, r *http.Request, hook st
 		s.writeMigrationError(w, r, err)
 		return
 	}
-	m, err := do(r.Context(), auth.home.Key, auth.tenant, req)
+	m, err := do(r.Context(), auth.Home.Key, auth.Tenant, req)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return
@@ -163,7 +163,7 @@ func (s *Server) scheduleOrStart(w http.ResponseWriter, r *http.Request, hook st
 }
 
 func (s *Server) migrationStatus(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	auth, err := s.authenticateHS256(r, anyRealm, false, cachedLookup)
+	auth, err := s.authenticate(r, statusPolicy)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return
@@ -174,7 +174,7 @@ func (s *Server) migrationStatus(w http.ResponseWriter, r *http.Request, _ httpr
 		return
 	}
 	id := strings.TrimSpace(q.Get("migrationId"))
-	m, err := s.opts.Migrations.Status(r.Context(), auth.home.Key, auth.tenant.ClientKey, id)
+	m, err := s.opts.Migrations.Status(r.Context(), auth.Home.Key, auth.Tenant.ClientKey, id)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return
@@ -193,7 +193,7 @@ func (s *Server) migrationRollback(w http.ResponseWriter, r *http.Request, _ htt
 }
 
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, hook string, do finishFunc) {
-	auth, err := s.authenticateHS256(r, anyRealm, false, freshLookup)
+	auth, err := s.authenticate(r, migrationPolicy)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return
@@ -208,7 +208,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, hook string, do 
 		s.writeMigrationError(w, r, err)
 		return
 	}
-	m, err := do(r.Context(), auth.home.Key, auth.tenant.ClientKey, id)
+	m, err := do(r.Context(), auth.Home.Key, auth.Tenant.ClientKey, id)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/identity"
 )
 
 // Page sizes of the property listing.
@@ -21,7 +22,7 @@ const (
 
 // tenantHandle is a tenant API handler, called once the tenant is verified and
 // known to live in the realm that was called.
-type tenantHandle func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *authenticated)
+type tenantHandle func(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *identity.Identity)
 
 // tenantAPI authenticates a tenant API call: a Connect JWT (context-qsh
 // allowed, since the app's own frontend mints those) for a tenant pinned to
@@ -31,7 +32,7 @@ func (s *Server) tenantAPI(h tenantHandle) httprouter.Handle {
 		if called, err := s.calledRealm(r); err == nil {
 			w.Header().Set("X-Realm", called.Key)
 		}
-		auth, err := s.authenticateHS256(r, pinnedRealm, true, cachedLookup)
+		auth, err := s.authenticate(r, tenantAPIPolicy)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
@@ -89,13 +90,13 @@ type propertyView struct {
 	Value json.RawMessage `json:"value"`
 }
 
-func (s *Server) getProperty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *authenticated) {
+func (s *Server) getProperty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *identity.Identity) {
 	key, err := propertyKey(ps)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	value, err := auth.home.Store.GetProperty(r.Context(), auth.tenant.ClientKey, key)
+	value, err := auth.Home.Store.GetProperty(r.Context(), auth.Tenant.ClientKey, key)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -103,7 +104,7 @@ func (s *Server) getProperty(w http.ResponseWriter, r *http.Request, ps httprout
 	writeJSON(w, http.StatusOK, propertyView{Key: key, Value: value})
 }
 
-func (s *Server) putProperty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *authenticated) {
+func (s *Server) putProperty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *identity.Identity) {
 	key, err := propertyKey(ps)
 	if err != nil {
 		s.writeError(w, r, err)
@@ -126,7 +127,7 @@ func (s *Server) putProperty(w http.ResponseWriter, r *http.Request, ps httprout
 		s.writeError(w, r, err)
 		return
 	}
-	created, err := auth.home.Store.PutProperty(r.Context(), auth.tenant.ClientKey, key, value)
+	created, err := auth.Home.Store.PutProperty(r.Context(), auth.Tenant.ClientKey, key, value)
 	if err != nil {
 		s.writeError(w, r, s.movedSince(r, auth, err))
 		return
@@ -138,13 +139,13 @@ func (s *Server) putProperty(w http.ResponseWriter, r *http.Request, ps httprout
 	writeJSON(w, status, propertyView{Key: key, Value: value})
 }
 
-func (s *Server) deleteProperty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *authenticated) {
+func (s *Server) deleteProperty(w http.ResponseWriter, r *http.Request, ps httprouter.Params, auth *identity.Identity) {
 	key, err := propertyKey(ps)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := auth.home.Store.DeleteProperty(r.Context(), auth.tenant.ClientKey, key); err != nil {
+	if err := auth.Home.Store.DeleteProperty(r.Context(), auth.Tenant.ClientKey, key); err != nil {
 		s.writeError(w, r, s.movedSince(r, auth, err))
 		return
 	}
@@ -154,26 +155,26 @@ func (s *Server) deleteProperty(w http.ResponseWriter, r *http.Request, ps httpr
 // movedSince turns a write's "no active tenant" into the 421 the caller
 // would have got a moment later: a commit can land between authentication
 // and the write. Any other error is returned as is.
-func (s *Server) movedSince(r *http.Request, auth *authenticated, err error) error {
+func (s *Server) movedSince(r *http.Request, auth *identity.Identity, err error) error {
 	if realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
 		return err
 	}
-	t, gerr := auth.home.Store.GetTenant(r.Context(), auth.tenant.ClientKey)
+	t, gerr := auth.Home.Store.GetTenant(r.Context(), auth.Tenant.ClientKey)
 	switch {
 	case gerr != nil || t.State == realmhook.TenantActive:
 		return err
 	case t.State == realmhook.TenantMoved:
-		return s.misdirected(auth.called, t.MovedTo, t.ClientKey)
+		return s.ident.Misdirected(auth.Called, t.MovedTo, t.ClientKey)
 	}
-	if home, _, lerr := s.opts.Realms.Locate(r.Context(), t.ClientKey); lerr == nil && home.Key != auth.called.Key {
-		return s.misdirected(auth.called, home.Key, t.ClientKey)
+	if home, _, lerr := s.opts.Realms.Locate(r.Context(), t.ClientKey); lerr == nil && home.Key != auth.Called.Key {
+		return s.ident.Misdirected(auth.Called, home.Key, t.ClientKey)
 	}
 	return err
 }
 
 // listProperties pages through the tenant's properties by key. The cursor is
 // the last key of the previous page, encoded so it is opaque to callers.
-func (s *Server) listProperties(w http.ResponseWriter, r *http.Request, _ httprouter.Params, auth *authenticated) {
+func (s *Server) listProperties(w http.ResponseWriter, r *http.Request, _ httprouter.Params, auth *identity.Identity) {
 	q, err := singleValued(r, "limit", "cursor", "prefix")
 	if err != nil {
 		s.writeError(w, r, err)
@@ -212,7 +213,7 @@ func (s *Server) listProperties(w http.ResponseWriter, r *http.Request, _ httpro
 		s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "prefix and cursor must be UTF-8"))
 		return
 	}
-	props, err := auth.home.Store.ListProperties(r.Context(), auth.tenant.ClientKey, prefix, after, limit)
+	props, err := auth.Home.Store.ListProperties(r.Context(), auth.Tenant.ClientKey, prefix, after, limit)
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -19,6 +19,7 @@ import (
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/identity"
 	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/realms"
 )
@@ -49,6 +50,7 @@ type Server struct {
 	router  *httprouter.Router
 	metrics *Metrics
 	logger  *slog.Logger
+	ident   *identity.Layer
 }
 
 type ctxKey int
@@ -71,6 +73,14 @@ func New(opts Options) (*Server, error) {
 		opts.Metrics = NewMetrics()
 	}
 	s := &Server{opts: opts, metrics: opts.Metrics, logger: opts.Logger}
+	s.ident = identity.New(identity.Options{
+		Realms:      opts.Realms,
+		Verifier:    opts.Verifier,
+		InstallKeys: opts.InstallKeys,
+		Log:         s.log,
+		Rejected:    func(reason string) { s.metrics.jwtRejections.WithLabelValues(reason).Inc() },
+		Misdirected: func(called, expected string) { s.metrics.misdirected.WithLabelValues(called, expected).Inc() },
+	})
 	s.router = httprouter.New()
 	s.router.RedirectTrailingSlash = false
 	s.router.RedirectFixedPath = false

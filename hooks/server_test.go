@@ -23,6 +23,7 @@ import (
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/identity"
 	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/realms"
 	"github.com/realmhook/realmhook/store"
@@ -348,7 +349,7 @@ func TestServer_WriteRacingCommitIs421(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth := &authenticated{called: eu, home: eu, tenant: ten}
+	auth := &identity.Identity{Called: eu, Home: eu, Tenant: ten, ClientKey: ten.ClientKey}
 	// The commit lands after authentication.
 	if _, err := eu.Store.UpdateTenant(context.Background(), "c1", func(tn *realmhook.Tenant) error {
 		tn.State, tn.MovedTo = realmhook.TenantMoved, "US"
@@ -360,7 +361,7 @@ func TestServer_WriteRacingCommitIs421(t *testing.T) {
 	if realmhook.ErrorCode(werr) != realmhook.ENOTFOUND {
 		t.Fatalf("store write after the move: %v, want ENOTFOUND", werr)
 	}
-	srv := &Server{opts: Options{Realms: e.realms}, metrics: NewMetrics()}
+	srv := &Server{opts: Options{Realms: e.realms}, metrics: NewMetrics(), ident: identity.New(identity.Options{Realms: e.realms})}
 	req := httptest.NewRequest("PUT", e.base("EU")+"/api/v1/properties/k", nil)
 	got := srv.movedSince(req, auth, werr)
 	if realmhook.ErrorCode(got) != realmhook.EMISDIRECTED {
@@ -374,7 +375,7 @@ func TestServer_WriteRacingCommitIs421(t *testing.T) {
 	other, _ := e.realms.Get("US")
 	mustReply(t, e.install("US", "c2", "s", "installed"), http.StatusNoContent, "")
 	t2, _ := other.Store.GetTenant(context.Background(), "c2")
-	if got := srv.movedSince(req, &authenticated{called: other, home: other, tenant: t2}, notFound); got != notFound {
+	if got := srv.movedSince(req, &identity.Identity{Called: other, Home: other, Tenant: t2, ClientKey: t2.ClientKey}, notFound); got != notFound {
 		t.Fatalf("movedSince of a missing property = %v", got)
 	}
 }

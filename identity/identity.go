@@ -1,0 +1,295 @@
+// Package identity answers, for every route, who is calling, for which
+// tenant, and where that tenant lives. It verifies the host's tokens — a
+// Connect HS256 token whose qsh covers the request, a frontend token
+// (context-qsh) where the route allows one, and the RS256 signed install —
+// and finds the tenant's realm, by the route's policy. Nothing else in
+// realmhook verifies a token.
+//
+// Refusals are *realmhook.Error values with one of a few codes, which the
+// HTTP layer maps to statuses in its one table: EUNAUTHORIZED (401: no token,
+// a bad one, or an unknown tenant, which read alike until the signature
+// verified), EMISDIRECTED (421: the tenant lives in another realm; the error
+// names it), EINVALID (400: an unusable request); anything else is the
+// database failing.
+package identity
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/realms"
+)
+
+// Kind is a kind of token.
+type Kind string
+
+// The token kinds a route may accept.
+const (
+	// ConnectHS256: signed with the tenant's shared secret, qsh for this request.
+	ConnectHS256 Kind = "connect-hs256"
+	// ContextHS256: signed with the tenant's shared secret by the app's own
+	// frontend, qsh "context-qsh": valid for no request in particular.
+	ContextHS256 Kind = "connect-context-qsh"
+	// SignedInstall: the host's RS256 installed/uninstalled call.
+	SignedInstall Kind = "signed-install"
+)
+
+// Placement says which realm a route may be called on.
+type Placement int
+
+const (
+	// PinnedRealm: only on the tenant's pinned realm; any other realm answers
+	// 421 naming the right one (tenant API, app routes, enabled, disabled).
+	PinnedRealm Placement = iota
+	// AnyRealm: on any served realm's base URL, resolved to the tenant's
+	// current realm (migration hooks: which base URL the host uses is not
+	// published).
+	AnyRealm
+)
+
+// Lookup says where the tenant record is read from.
+type Lookup int
+
+const (
+	// Fresh reads the database: for calls that change state, which are rare.
+	Fresh Lookup = iota
+	// Cached reads the realm's tenant cache (realms.Realm.Tenant), for the
+	// routed request path. A token that does not verify with a cached secret,
+	// or an issuer the cache does not know, is tried again fresh, so a
+	// re-install's new secret works on every replica at once.
+	Cached
+)
+
+// Policy is what a route asks of its callers.
+type Policy struct {
+	// Kind is SignedInstall or ConnectHS256.
+	Kind Kind
+	// The rest is for ConnectHS256 routes: whether a frontend token
+	// (ContextHS256) is accepted too, which realm the route may be called
+	// on, and where the tenant record is read from.
+	AllowContextQSH bool
+	Realm           Placement
+	Lookup          Lookup
+}
+
+// Identity is a verified caller.
+type Identity struct {
+	Kind Kind
+	// ClientKey is the tenant's (the verified iss).
+	ClientKey string
+	// Tenant is the tenant's active record in Home; nil for a signed install,
+	// whose body says who the tenant is about to be.
+	Tenant *realmhook.Tenant
+	// Called is the realm whose base URL the call came to; Home the one
+	// holding the tenant (nil for a signed install).
+	Called, Home *realms.Realm
+	Claims       *connectjwt.Claims
+}
+
+// Authenticator verifies callers; Layer is the implementation.
+type Authenticator interface {
+	Authenticate(r *http.Request, called *realms.Realm, p Policy) (*Identity, error)
+}
+
+// Options wire a Layer.
+type Options struct {
+	Realms   *realms.Registry
+	Verifier connectjwt.Verifier
+	// InstallKeys resolves signed-install public keys.
+	InstallKeys connectjwt.KeySource
+	// Log returns the logger for a request (carrying its id); nil logs to
+	// slog.Default().
+	Log func(*http.Request) *slog.Logger
+	// Rejected counts a refused token by reason; Misdirected a 421. Either
+	// may be nil.
+	Rejected    func(reason string)
+	Misdirected func(calledRealm, expectedRealm string)
+}
+
+// Layer is the identity layer.
+type Layer struct{ opts Options }
+
+var _ Authenticator = (*Layer)(nil)
+
+// New returns the identity layer.
+func New(opts Options) *Layer { return &Layer{opts: opts} }
+
+// unauthorizedMessage is the same for an unknown tenant and a bad signature,
+// so a caller without the secret learns nothing about which tenants exist.
+const unauthorizedMessage = "unknown tenant or invalid token"
+
+// ReasonUnknownTenant labels a token whose issuer no served realm knows.
+const ReasonUnknownTenant = "unknown_tenant"
+
+// errUnknownTenant: no served realm has an active record of the issuer.
+var errUnknownTenant = errors.New("unknown tenant")
+
+// Authenticate verifies the request's token for a route of policy p, on the
+// realm called.
+func (l *Layer) Authenticate(r *http.Request, called *realms.Realm, p Policy) (*Identity, error) {
+	if p.Kind == SignedInstall {
+		return l.signedInstall(r, called)
+	}
+	id, err := l.hs256(r, called, p, p.Lookup)
+	var rej *connectjwt.RejectError
+	if p.Lookup == Cached && (errors.Is(err, errUnknownTenant) || errors.As(err, &rej) && rej.Reason == connectjwt.ReasonSignature) {
+		id, err = l.hs256(r, called, p, Fresh)
+	}
+	switch {
+	case errors.Is(err, errUnknownTenant):
+		l.rejected(ReasonUnknownTenant)
+		return nil, realmhook.Errorf(realmhook.EUNAUTHORIZED, unauthorizedMessage)
+	case err != nil:
+		return nil, l.Reject(r, err)
+	}
+	return id, nil
+}
+
+func (l *Layer) hs256(r *http.Request, called *realms.Realm, p Policy, lookup Lookup) (*Identity, error) {
+	token, err := connectjwt.TokenFromRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := connectjwt.UnverifiedIssuer(token)
+	if err != nil {
+		return nil, err
+	}
+	if issuer == "" {
+		return nil, &connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "token has no iss"}
+	}
+	ctx := r.Context()
+	locate, get := l.opts.Realms.Locate, func(realm *realms.Realm) (*realmhook.Tenant, error) {
+		return realm.Store.GetTenant(ctx, issuer)
+	}
+	if lookup == Cached {
+		locate = l.opts.Realms.LocateCached
+		get = func(realm *realms.Realm) (*realmhook.Tenant, error) { return realm.Tenant(ctx, issuer) }
+	}
+	verify := func(t *realmhook.Tenant) (*connectjwt.Claims, error) {
+		return l.opts.Verifier.VerifyHS256(token, []byte(t.SharedSecret), issuer, r, called.BasePath(), p.AllowContextQSH)
+	}
+	kind := func(c *connectjwt.Claims) Kind {
+		if c.QSH == connectjwt.ContextQSH {
+			return ContextHS256
+		}
+		return ConnectHS256
+	}
+
+	if p.Realm == AnyRealm {
+		home, t, err := locate(ctx, issuer)
+		if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+			return nil, errUnknownTenant
+		} else if err != nil {
+			return nil, err
+		}
+		c, err := verify(t)
+		if err != nil {
+			return nil, err
+		}
+		return &Identity{Kind: kind(c), ClientKey: t.ClientKey, Tenant: t, Called: called, Home: home, Claims: c}, nil
+	}
+
+	t, err := get(called)
+	switch {
+	case err == nil && t.State == realmhook.TenantActive:
+		c, err := verify(t)
+		if err != nil {
+			return nil, err
+		}
+		return &Identity{Kind: kind(c), ClientKey: t.ClientKey, Tenant: t, Called: called, Home: called, Claims: c}, nil
+	case err == nil && t.State == realmhook.TenantMoved:
+		// The moved copy still holds the secret until it is purged, so the
+		// caller can be told where to go once it has proved who it is.
+		if _, err := verify(t); err != nil {
+			return nil, err
+		}
+		return nil, l.Misdirected(called, t.MovedTo, t.ClientKey)
+	case err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
+		return nil, err
+	}
+	home, ht, err := locate(ctx, issuer)
+	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+		return nil, errUnknownTenant
+	} else if err != nil {
+		return nil, err
+	}
+	if _, err := verify(ht); err != nil {
+		return nil, err
+	}
+	return nil, l.Misdirected(called, home.Key, ht.ClientKey)
+}
+
+// signedInstall verifies an RS256 installed/uninstalled call. The caller
+// still holds the body's clientKey against the identity (RequireIssuer).
+func (l *Layer) signedInstall(r *http.Request, called *realms.Realm) (*Identity, error) {
+	token, err := connectjwt.TokenFromRequest(r)
+	if err != nil {
+		return nil, l.Reject(r, err)
+	}
+	c, err := l.opts.Verifier.VerifyInstall(r.Context(), token, l.opts.InstallKeys, r, called.BasePath(), l.opts.Realms.BaseURLs())
+	if err != nil {
+		return nil, l.Reject(r, err)
+	}
+	return &Identity{Kind: SignedInstall, ClientKey: c.Issuer, Called: called, Claims: c}, nil
+}
+
+// RequireIssuer refuses a signed install whose body names another tenant
+// than the token's iss.
+func (l *Layer) RequireIssuer(r *http.Request, id *Identity, clientKey string) error {
+	if id.ClientKey != clientKey {
+		return l.Reject(r, &connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "iss does not match the body's clientKey", Verified: true})
+	}
+	return nil
+}
+
+// Reject turns a verification failure into a 401. Until the token's
+// signature has verified with the tenant's key, every refusal reads the same,
+// byte for byte, as an unknown tenant's: the caller has proved nothing, and
+// any reason that differs by tenant would tell it which tenants exist. The
+// reason goes to the metrics and the log instead. Once the signature
+// verified, the caller holds the key and is told what was wrong. Errors that
+// are not refusals are returned as they are.
+func (l *Layer) Reject(r *http.Request, err error) error {
+	var rej *connectjwt.RejectError
+	if !errors.As(err, &rej) {
+		return err
+	}
+	l.rejected(rej.Reason)
+	l.log(r).Info("token refused", slog.String("reason", rej.Reason), slog.String("detail", rej.Detail),
+		slog.Bool("signature_verified", rej.Verified))
+	e := realmhook.Errorf(realmhook.EUNAUTHORIZED, unauthorizedMessage)
+	if !rej.Verified {
+		return e
+	}
+	return e.With("reason", rej.Reason).With("detail", rej.Detail)
+}
+
+// Misdirected is the 421 that tells a tenant which realm serves it.
+func (l *Layer) Misdirected(called *realms.Realm, expected, clientKey string) error {
+	if l.opts.Misdirected != nil {
+		l.opts.Misdirected(called.Key, expected)
+	}
+	e := realmhook.Errorf(realmhook.EMISDIRECTED, "tenant %q is served by realm %s, not %s", clientKey, expected, called.Key).
+		With("expectedRealm", expected).
+		With("actualRealm", called.Key)
+	if realm, ok := l.opts.Realms.Get(expected); ok {
+		e = e.With("correctBaseUrl", realm.BaseURL)
+	}
+	return e
+}
+
+func (l *Layer) rejected(reason string) {
+	if l.opts.Rejected != nil {
+		l.opts.Rejected(reason)
+	}
+}
+
+func (l *Layer) log(r *http.Request) *slog.Logger {
+	if l.opts.Log != nil {
+		return l.opts.Log(r)
+	}
+	return slog.Default()
+}
