@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -191,6 +192,8 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 type tenantAttr struct{ clientKey, realm string }
 
 func (s *Server) instrument(route string, h httprouter.Handle) httprouter.Handle {
+	// Resolved once per route, not per request.
+	duration := s.metrics.duration.WithLabelValues(route)
 	return func(w http.ResponseWriter, r *http.Request, ps httprouter.Params) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
@@ -221,21 +224,27 @@ func (s *Server) instrument(route string, h httprouter.Handle) httprouter.Handle
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		s.metrics.requests.WithLabelValues(realmLabel, route, fmt.Sprint(rec.status)).Inc()
-		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		// The path only: the query may carry a JWT, which is never logged.
-		attrs := []any{
-			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
-			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
-		}
-		if ta.clientKey != "" {
-			attrs = append(attrs, slog.String("tenant", ta.clientKey), slog.String("tenant_realm", ta.realm))
-		}
+		elapsed := time.Since(start)
+		s.metrics.requests.WithLabelValues(realmLabel, route, strconv.Itoa(rec.status)).Inc()
+		duration.Observe(elapsed.Seconds())
 		level := slog.LevelInfo
 		if rec.status >= 500 {
 			level = slog.LevelError
 		}
-		s.log(r).Log(r.Context(), level, "request", attrs...)
+		if !s.logger.Enabled(ctx, level) {
+			return
+		}
+		// The path only: the query may carry a JWT, which is never logged.
+		// LogAttrs with the request id first reads like s.log(r) but does
+		// not build a logger per request.
+		attrs := make([]slog.Attr, 0, 8)
+		attrs = append(attrs, slog.String("request_id", id),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+			slog.Int("status", rec.status), slog.Duration("duration", elapsed))
+		if ta.clientKey != "" {
+			attrs = append(attrs, slog.String("tenant", ta.clientKey), slog.String("tenant_realm", ta.realm))
+		}
+		s.logger.LogAttrs(ctx, level, "request", attrs...)
 	}
 }
 
