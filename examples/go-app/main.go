@@ -5,7 +5,7 @@
 // of the realm that holds the tenant, so a data residency migration moves
 // them with realmhook's own data.
 //
-//	go run ./examples/go-app --config examples/go-app/realmhook.yaml
+//	go run ./examples/go-app --config examples/go-app/go-app.yaml
 package main
 
 import (
@@ -25,7 +25,7 @@ import (
 )
 
 func main() {
-	configPath := flag.String("config", "examples/go-app/realmhook.yaml", "realmhook config `file`; it must declare the notes table")
+	configPath := flag.String("config", "examples/go-app/go-app.yaml", "realmhook config `file`; it must declare the notes table")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
