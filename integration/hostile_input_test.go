@@ -72,11 +72,30 @@ type hostile struct {
 // TestHostileInput_Refused4xxJSON is suite family 4: malformed, deep and
 // oversized JSON on every endpoint that reads a body, odd path encodings on
 // every route, repeated query parameters, huge headers and slow clients,
-// against the real binary. Each one is answered with a 4xx JSON error (or, for
-// a stalled client, the connection closed), never a 5xx; nothing panics.
+// against the real binary on SQLite and on PostgreSQL. Each one is answered
+// with a 4xx JSON error (or, for a stalled client, the connection closed),
+// never a 5xx; nothing panics.
 func TestHostileInput_Refused4xxJSON(t *testing.T) {
+	var total hostileCounts
+	forEachLayout(t, []layout{allSQLite, allPostgres}, func(t *testing.T, l layout) {
+		c := testHostileInput(t, l)
+		total.sent += c.sent
+		total.refused += c.refused
+		total.byNetHTTP += c.byNetHTTP
+		total.fivexx += c.fivexx
+		total.panics += c.panics
+		total.slow += c.slow
+	})
+	suitereport.Record(t, "hostile", "%d sent (SQLite and PostgreSQL), %d refused 4xx JSON by realmhook, %d refused 400 by net/http (malformed %%-escapes in the target), %d 5xx, %d panics; %d stalled clients cut off; >1 MiB headers refused 431 by net/http",
+		total.sent, total.refused, total.byNetHTTP, total.fivexx, total.panics, total.slow)
+}
+
+type hostileCounts struct{ sent, refused, byNetHTTP, fivexx, panics, slow int }
+
+func testHostileInput(t *testing.T, l layout) hostileCounts {
 	ks := mustKeyServer(t)
-	s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Extra: "http:\n  readHeaderTimeout: 1s\n  readTimeout: 2s\n  writeTimeout: 3s\n  idleTimeout: 3s\n"})
+	s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: mustRealmDBs(t, l).databases(),
+		Extra: "http:\n  readHeaderTimeout: 1s\n  readTimeout: 2s\n  writeTimeout: 3s\n  idleTimeout: 3s\n"})
 	ten := newTenant(t)
 	mustInstall(t, s, ks, ten, "EU")
 	mustStatus(t, call(t, s, ten, "EU", "PUT", "/api/v1/properties/k", []byte(`"original"`)), http.StatusCreated, "seed property")
@@ -273,8 +292,7 @@ func TestHostileInput_Refused4xxJSON(t *testing.T) {
 	if panics > 0 {
 		t.Errorf("the server logged %d panics", panics)
 	}
-	suitereport.Record(t, "hostile", "%d sent, %d refused 4xx JSON by realmhook, %d refused 400 by net/http (malformed %%-escapes in the target), %d 5xx, %d panics; %d stalled clients cut off; >1 MiB headers refused 431 by net/http",
-		sent, refused, byNetHTTP, fivexx, panics, slow)
+	return hostileCounts{sent, refused, byNetHTTP, fivexx, panics, slow}
 }
 
 func isJSONError(a rawAnswer) bool {
