@@ -433,5 +433,24 @@ func testForgedTokens(t *testing.T, l layout, preBodies map[string]int) (forged,
 	if strings.Contains(s.Output(), victim.Secret) {
 		t.Error("the server's log holds the tenant's shared secret")
 	}
+
+	// Replays across a secret rotation: a genuine token minted before the
+	// host re-installed with a new secret no longer opens anything.
+	url := f.base() + "/api/v1/properties/k"
+	old, err := connectjwt.Signer{}.HS256([]byte(victim.Secret), victim.ClientKey, "GET", url, f.base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := victim
+	rotated.Secret = victim.Secret + "-rotated"
+	mustInstall(t, s, ks, rotated, "EU")
+	forged++
+	if r := do(t, "GET", url, http.Header{"Authorization": {"JWT " + old}}, nil); r.Status == http.StatusUnauthorized && bytes.Equal(r.Body, baseline.Body) {
+		refused++
+		preBodies[string(r.Body)]++
+	} else {
+		t.Errorf("token from before the secret rotation: %d %s, want the unknown tenant's 401", r.Status, r.Body)
+	}
+	mustStatus(t, call(t, s, rotated, "EU", "GET", "/api/v1/properties/k", nil), http.StatusOK, "the rotated secret opens the property")
 	return forged, refused
 }
