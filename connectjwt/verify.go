@@ -75,23 +75,59 @@ func (v Verifier) now() time.Time {
 // wantIssuer is ""; qsh must equal RequestQSH(r, basePath), and ContextQSH is
 // accepted only when allowContextQSH.
 func (v Verifier) VerifyHS256(token string, secret []byte, wantIssuer string, r *http.Request, basePath string, allowContextQSH bool) (*Claims, error) {
-	h, _, err := splitToken(token)
+	c, err := v.verifyHS256(token, func(string) ([]byte, error) { return secret, nil }, r, basePath, allowContextQSH)
+	if err != nil {
+		return nil, err
+	}
+	if wantIssuer != "" && c.Issuer != wantIssuer {
+		return nil, verifiedReject(ReasonIssuer, "iss is %s, want %s", quoteShort(c.Issuer), quoteShort(wantIssuer))
+	}
+	return c, nil
+}
+
+// VerifyHS256For is VerifyHS256 for a token whose secret depends on who sent
+// it: once the token is decoded, secretFor gets its iss and returns the
+// shared secret to verify it with, or an error, which is returned as is. The
+// token is decoded once, where UnverifiedIssuer followed by VerifyHS256
+// decodes it twice; the routed request path calls this.
+func (v Verifier) VerifyHS256For(token string, secretFor func(issuer string) ([]byte, error), r *http.Request, basePath string, allowContextQSH bool) (*Claims, error) {
+	return v.verifyHS256(token, secretFor, r, basePath, allowContextQSH)
+}
+
+func (v Verifier) verifyHS256(token string, secretFor func(issuer string) ([]byte, error), r *http.Request, basePath string, allowContextQSH bool) (*Claims, error) {
+	h, payload, err := splitToken(token)
 	if err != nil {
 		return nil, err
 	}
 	if h.Alg != jwt.SigningMethodHS256.Alg() {
 		return nil, reject(ReasonAlgorithm, "token is signed with %s, want HS256", quoteShort(h.Alg))
 	}
-	if len(secret) == 0 {
-		// An empty HMAC key is a configuration error that would let anyone sign.
-		return nil, reject(ReasonSignature, "no shared secret to verify the token with")
+	// The library decodes the claims before it asks for the key, so the key
+	// is found from the decoded iss; secretFor's own error is kept apart
+	// from the library's, to be returned as is.
+	var keyErr error
+	c, err := v.parse(token, payload, jwt.SigningMethodHS256.Alg(), func(c *connectClaims) (any, error) {
+		if c.Issuer == "" {
+			keyErr = reject(ReasonIssuer, "token has no iss claim (a string naming the clientKey)")
+			return nil, keyErr
+		}
+		secret, err := secretFor(c.Issuer)
+		if err != nil {
+			keyErr = err
+			return nil, err
+		}
+		if len(secret) == 0 {
+			// An empty HMAC key is a configuration error that would let anyone sign.
+			keyErr = reject(ReasonSignature, "no shared secret to verify the token with")
+			return nil, keyErr
+		}
+		return secret, nil
+	})
+	if keyErr != nil {
+		return nil, keyErr
 	}
-	c, err := v.parse(token, jwt.SigningMethodHS256.Alg(), secret)
 	if err != nil {
 		return nil, err
-	}
-	if wantIssuer != "" && c.Issuer != wantIssuer {
-		return nil, verifiedReject(ReasonIssuer, "iss is %s, want %s", quoteShort(c.Issuer), quoteShort(wantIssuer))
 	}
 	if err := checkQSH(c.QSH, r, basePath, allowContextQSH); err != nil {
 		return nil, err
@@ -110,7 +146,7 @@ type KeySource interface {
 // refused); aud must contain one of audiences, trailing "/" ignored. The caller
 // still checks iss against the body's clientKey.
 func (v Verifier) VerifyInstall(ctx context.Context, token string, keys KeySource, r *http.Request, basePath string, audiences []string) (*Claims, error) {
-	h, _, err := splitToken(token)
+	h, payload, err := splitToken(token)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +163,7 @@ func (v Verifier) VerifyInstall(ctx context.Context, token string, keys KeySourc
 	if err != nil {
 		return nil, &RejectError{Reason: ReasonKeyFetch, Detail: fmt.Sprintf("cannot get the signed-install public key: %v", err), Err: err}
 	}
-	c, err := v.parse(token, jwt.SigningMethodRS256.Alg(), pub)
+	c, err := v.parse(token, payload, jwt.SigningMethodRS256.Alg(), func(*connectClaims) (any, error) { return pub, nil })
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +181,7 @@ func (v Verifier) VerifyInstall(ctx context.Context, token string, keys KeySourc
 // holds the claims to the host's form: iat is required like exp, and every
 // NumericDate must be a JSON number (RFC 7519 §2), not a string of digits,
 // which the JWT library would otherwise read as one.
-func (v Verifier) parse(token, alg string, key any) (*connectClaims, error) {
+func (v Verifier) parse(token string, payload []byte, alg string, key func(*connectClaims) (any, error)) (*connectClaims, error) {
 	now := v.now()
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{alg}),
@@ -155,9 +191,9 @@ func (v Verifier) parse(token, alg string, key any) (*connectClaims, error) {
 		jwt.WithIssuedAt(),
 	)
 	var c connectClaims
-	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key, nil })
+	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key(&c) })
 	if err == nil {
-		if err := checkClaimForms(token, &c); err != nil {
+		if err := checkClaimForms(payload, &c); err != nil {
 			return nil, err
 		}
 		return &c, nil
@@ -188,13 +224,9 @@ func (v Verifier) parse(token, alg string, key any) (*connectClaims, error) {
 
 // checkClaimForms checks what the JWT library lets through in a verified
 // token: a missing iat, and NumericDates sent as JSON strings.
-func checkClaimForms(token string, c *connectClaims) error {
+func checkClaimForms(payload []byte, c *connectClaims) error {
 	if c.IssuedAt == nil {
 		return verifiedReject(ReasonMalformed, "token has no iat claim")
-	}
-	_, payload, err := splitToken(token)
-	if err != nil {
-		return err
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &raw); err != nil {

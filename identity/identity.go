@@ -153,73 +153,63 @@ func (l *Layer) hs256(r *http.Request, called *realms.Realm, p Policy, lookup Lo
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := connectjwt.UnverifiedIssuer(token)
-	if err != nil {
-		return nil, err
-	}
-	if issuer == "" {
-		return nil, &connectjwt.RejectError{Reason: connectjwt.ReasonIssuer, Detail: "token has no iss"}
-	}
 	ctx := r.Context()
-	locate, get := l.opts.Realms.Locate, func(realm *realms.Realm) (*realmhook.Tenant, error) {
+	locate, get := l.opts.Realms.Locate, func(realm *realms.Realm, issuer string) (*realmhook.Tenant, error) {
 		return realm.Store.GetTenant(ctx, issuer)
 	}
 	if lookup == Cached {
 		locate = l.opts.Realms.LocateCached
-		get = func(realm *realms.Realm) (*realmhook.Tenant, error) { return realm.Tenant(ctx, issuer) }
-	}
-	verify := func(t *realmhook.Tenant) (*connectjwt.Claims, error) {
-		return l.opts.Verifier.VerifyHS256(token, []byte(t.SharedSecret), issuer, r, called.BasePath(), p.AllowContextQSH)
-	}
-	kind := func(c *connectjwt.Claims) Kind {
-		if c.QSH == connectjwt.ContextQSH {
-			return ContextHS256
-		}
-		return ConnectHS256
+		get = func(realm *realms.Realm, issuer string) (*realmhook.Tenant, error) { return realm.Tenant(ctx, issuer) }
 	}
 
-	if p.Realm == AnyRealm {
-		home, t, err := locate(ctx, issuer)
+	// find decides, from the token's iss, whose secret verifies it and what
+	// the answer is once it does: the identity, or a 421 to the realm that
+	// holds the tenant (told only to a caller that proved who it is).
+	var tenant *realmhook.Tenant
+	var home *realms.Realm
+	var misdirected bool
+	var misdirectTo string
+	find := func(issuer string) ([]byte, error) {
+		if p.Realm == PinnedRealm {
+			t, err := get(called, issuer)
+			switch {
+			case err == nil && t.State == realmhook.TenantActive:
+				tenant, home = t, called
+				return []byte(t.SharedSecret), nil
+			case err == nil && t.State == realmhook.TenantMoved:
+				// The moved copy still holds the secret until it is purged.
+				tenant, misdirected, misdirectTo = t, true, t.MovedTo
+				return []byte(t.SharedSecret), nil
+			case err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
+				return nil, err
+			}
+		}
+		h, t, err := locate(ctx, issuer)
 		if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
 			return nil, errUnknownTenant
 		} else if err != nil {
 			return nil, err
 		}
-		c, err := verify(t)
-		if err != nil {
-			return nil, err
+		tenant = t
+		if p.Realm == PinnedRealm {
+			misdirected, misdirectTo = true, h.Key
+		} else {
+			home = h
 		}
-		return &Identity{Kind: kind(c), ClientKey: t.ClientKey, Tenant: t, Called: called, Home: home, Claims: c}, nil
+		return []byte(t.SharedSecret), nil
 	}
-
-	t, err := get(called)
-	switch {
-	case err == nil && t.State == realmhook.TenantActive:
-		c, err := verify(t)
-		if err != nil {
-			return nil, err
-		}
-		return &Identity{Kind: kind(c), ClientKey: t.ClientKey, Tenant: t, Called: called, Home: called, Claims: c}, nil
-	case err == nil && t.State == realmhook.TenantMoved:
-		// The moved copy still holds the secret until it is purged, so the
-		// caller can be told where to go once it has proved who it is.
-		if _, err := verify(t); err != nil {
-			return nil, err
-		}
-		return nil, l.Misdirected(called, t.MovedTo, t.ClientKey)
-	case err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
+	c, err := l.opts.Verifier.VerifyHS256For(token, find, r, called.BasePath(), p.AllowContextQSH)
+	if err != nil {
 		return nil, err
 	}
-	home, ht, err := locate(ctx, issuer)
-	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
-		return nil, errUnknownTenant
-	} else if err != nil {
-		return nil, err
+	if misdirected {
+		return nil, l.Misdirected(called, misdirectTo, tenant.ClientKey)
 	}
-	if _, err := verify(ht); err != nil {
-		return nil, err
+	kind := ConnectHS256
+	if c.QSH == connectjwt.ContextQSH {
+		kind = ContextHS256
 	}
-	return nil, l.Misdirected(called, home.Key, ht.ClientKey)
+	return &Identity{Kind: kind, ClientKey: tenant.ClientKey, Tenant: tenant, Called: called, Home: home, Claims: c}, nil
 }
 
 // signedInstall verifies an RS256 installed/uninstalled call. The caller
