@@ -414,6 +414,18 @@ func TestMigration_TypeRefusals(t *testing.T) {
 		}
 		s.stop()
 	})
+	t.Run("IntervalFromSQLiteAtSchedule", func(t *testing.T) {
+		dbs["US"].mustExec(t, `CREATE TABLE spans (tenant TEXT NOT NULL, id BIGINT NOT NULL, d INTERVAL, PRIMARY KEY (tenant, id))`)
+		dbs["EU"].mustExec(t, `CREATE TABLE spans (tenant TEXT NOT NULL, id INTEGER NOT NULL, d TEXT, PRIMARY KEY (tenant, id))`)
+		s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: dbs.databases(), Extra: "tables:\n  - name: spans\n    tenantColumn: tenant\n    key: [id]\n"})
+		defer s.stop()
+		ten := newTenant(t)
+		mustInstall(t, s, ks, ten, "EU")
+		r := newHostMigration(t, s, ten, "EU", "US", time.Hour).hook("schedule")
+		if r.Status < 400 || r.JSON(t)["errorResponseCode"] != "E9999" || !strings.Contains(string(r.Body), "column d") {
+			t.Fatalf("schedule = %d %s, want E9999 naming column d", r.Status, r.Body)
+		}
+	})
 	for _, tc := range []struct{ name, value, col string }{
 		{"NaNIntoSQLite", "'NaN'::float8", "v"},
 		{"NegativeZeroIntoSQLite", "'-0'::float8", "v"},
