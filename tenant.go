@@ -1,6 +1,11 @@
 package realmhook
 
-import "time"
+import (
+	"encoding/json"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
 
 // TenantState says what a realm's database holds for a tenant.
 type TenantState string
@@ -59,3 +64,39 @@ const (
 	MaxPropertyKeyBytes   = 255
 	MaxPropertyValueBytes = 32 << 10
 )
+
+// CheckPropertyKey is the one rule for a property key, applied by the tenant
+// API before any store call and again by every store backend, so that a key
+// one backend could hold and another could not is refused everywhere: a key
+// is 1 to MaxPropertyKeyBytes bytes of UTF-8 without NUL (PostgreSQL text
+// holds neither NUL nor invalid UTF-8, and a tenant stored on SQLite with such
+// a key could never migrate there).
+func CheckPropertyKey(key string) error {
+	switch {
+	case key == "":
+		return Errorf(EINVALID, "property key is empty")
+	case len(key) > MaxPropertyKeyBytes:
+		return Errorf(EINVALID, "property key is %d bytes; the limit is %d", len(key), MaxPropertyKeyBytes)
+	case !utf8.ValidString(key):
+		return Errorf(EINVALID, "property key is not valid UTF-8")
+	case strings.IndexByte(key, 0) >= 0:
+		return Errorf(EINVALID, "property key contains a NUL byte")
+	}
+	return nil
+}
+
+// CheckPropertyValue is the one rule for a property value, applied like
+// CheckPropertyKey: at most MaxPropertyValueBytes (ETOOLARGE) of valid JSON
+// in UTF-8 (RFC 8259 §8.1; encoding/json alone lets invalid UTF-8 through).
+// Valid JSON holds no raw NUL: control characters must be escaped.
+func CheckPropertyValue(value []byte) error {
+	switch {
+	case len(value) > MaxPropertyValueBytes:
+		return Errorf(ETOOLARGE, "property value is %d bytes; the limit is %d", len(value), MaxPropertyValueBytes)
+	case !utf8.Valid(value):
+		return Errorf(EINVALID, "property value is not valid UTF-8 (JSON text must be UTF-8)")
+	case !json.Valid(value):
+		return Errorf(EINVALID, "property value is not valid JSON")
+	}
+	return nil
+}

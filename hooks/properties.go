@@ -49,17 +49,14 @@ func (s *Server) tenantAPI(h tenantHandle) httprouter.Handle {
 // the same canonical request name the same resource.
 func propertyKey(ps httprouter.Params) (string, error) {
 	key := strings.TrimPrefix(ps.ByName("key"), "/")
-	switch {
-	case key == "":
-		return "", realmhook.Errorf(realmhook.EINVALID, "property key is empty")
-	case strings.HasSuffix(key, "/"):
+	if err := realmhook.CheckPropertyKey(key); err != nil {
+		return "", err
+	}
+	if strings.HasSuffix(key, "/") {
 		return "", realmhook.Errorf(realmhook.EINVALID, "property key %q ends in \"/\"; a signed request cannot tell it from the key without it", truncateKey(key))
-	case hasOddSegment(key):
+	}
+	if hasOddSegment(key) {
 		return "", realmhook.Errorf(realmhook.EINVALID, "property key %q has an empty, \".\" or \"..\" segment; proxies that normalise paths would send it as another key", truncateKey(key))
-	case len(key) > realmhook.MaxPropertyKeyBytes:
-		return "", realmhook.Errorf(realmhook.EINVALID, "property key is %d bytes; the limit is %d", len(key), realmhook.MaxPropertyKeyBytes)
-	case !utf8.ValidString(key):
-		return "", realmhook.Errorf(realmhook.EINVALID, "property key is not valid UTF-8")
 	}
 	return key, nil
 }
@@ -115,12 +112,8 @@ func (s *Server) putProperty(w http.ResponseWriter, r *http.Request, ps httprout
 		s.writeError(w, r, err)
 		return
 	}
-	switch {
-	case len(value) > realmhook.MaxPropertyValueBytes:
-		s.writeError(w, r, realmhook.Errorf(realmhook.ETOOLARGE, "property value is %d bytes; the limit is %d", len(value), realmhook.MaxPropertyValueBytes))
-		return
-	case !json.Valid(value):
-		s.writeError(w, r, realmhook.Errorf(realmhook.EINVALID, "property value is not valid JSON"))
+	if err := realmhook.CheckPropertyValue(value); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	if err := checkJSONDepth(value, "property value"); err != nil {

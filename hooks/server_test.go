@@ -583,3 +583,30 @@ func TestServer_QSHOverPathAsReceived(t *testing.T) {
 		mustReply(t, r, http.StatusCreated, "")
 	}
 }
+
+// TestServer_PropertyTextRefusedOnEveryBackend: a key with NUL and a value
+// that is not UTF-8 JSON are refused by the API with a 400 that says what is
+// wrong, before any store sees them (a SQLite realm used to store them, and
+// such a tenant could never migrate to PostgreSQL).
+func TestServer_PropertyTextRefusedOnEveryBackend(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("US", "c1", "s", "installed"), http.StatusNoContent, "")
+	for _, tc := range []struct {
+		name, path, body, say string
+	}{
+		{"KeyNUL", "/api/v1/properties/a%00b", `1`, "NUL"},
+		{"ValueBadUTF8", "/api/v1/properties/k", "\"bad\xffutf8\"", "UTF-8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.call("US", "c1", "s", "PUT", tc.path, []byte(tc.body))
+			mustReply(t, r, http.StatusBadRequest, realmhook.EINVALID)
+			if msg, _ := r.body["message"].(string); !strings.Contains(msg, tc.say) {
+				t.Fatalf("message %q does not say %q", msg, tc.say)
+			}
+			r = e.call("US", "c1", "s", "GET", tc.path, nil)
+			if r.status == http.StatusOK {
+				t.Fatalf("refused property was stored: %v", r.body)
+			}
+		})
+	}
+}

@@ -55,13 +55,10 @@ SELECT t.state, t.migration_id, (SELECT count(*) FROM del) FROM t`
 // PutProperty creates or replaces a property and reports whether it was
 // created; EMIGRATING if the tenant is frozen, ENOTFOUND if it is not active.
 func (s *Store) PutProperty(ctx context.Context, clientKey, key string, value []byte) (bool, error) {
-	if err := checkKey(key); err != nil {
+	if err := realmhook.CheckPropertyKey(key); err != nil {
 		return false, err
 	}
-	if len(value) > realmhook.MaxPropertyValueBytes {
-		return false, realmhook.Errorf(realmhook.ETOOLARGE, "property value is %d bytes, more than %d", len(value), realmhook.MaxPropertyValueBytes)
-	}
-	if err := checkText("property value", string(value), false); err != nil {
+	if err := realmhook.CheckPropertyValue(value); err != nil {
 		return false, err
 	}
 	var state, migrationID string
@@ -172,11 +169,4 @@ func prefixEnd(prefix string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func checkKey(key string) error {
-	if len(key) > realmhook.MaxPropertyKeyBytes {
-		return realmhook.Errorf(realmhook.EINVALID, "property key is %d bytes, more than %d", len(key), realmhook.MaxPropertyKeyBytes)
-	}
-	return checkText("property key", key, false)
 }

@@ -27,6 +27,14 @@ func (s *Store) GetProperty(ctx context.Context, clientKey, key string) ([]byte,
 // PutProperty creates or replaces a property if the tenant is active and not
 // frozen, and reports whether it was created.
 func (s *Store) PutProperty(ctx context.Context, clientKey, key string, value []byte) (created bool, err error) {
+	// SQLite would hold what PostgreSQL cannot; the shared rule keeps every
+	// realm's data migratable to every other.
+	if err := realmhook.CheckPropertyKey(key); err != nil {
+		return false, err
+	}
+	if err := realmhook.CheckPropertyValue(value); err != nil {
+		return false, err
+	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.checkWritable(ctx, tx, clientKey); err != nil {
 			return err

@@ -225,3 +225,45 @@ func testListProperties(t *testing.T, h Harness) {
 		}
 	})
 }
+
+// testPropertyText: what one backend cannot hold, none holds. A key with NUL
+// or invalid UTF-8 and a value that is not UTF-8 JSON are EINVALID on every
+// backend (the tenant API refuses them first, with the same rule), so a
+// tenant's properties can always migrate between backends.
+func testPropertyText(t *testing.T, h Harness) {
+	s := h.Open(t)
+	ctx := t.Context()
+	mustPutTenant(t, s, "ck", realmhook.TenantActive)
+	for _, tc := range []struct {
+		name, key, value string
+	}{
+		{"KeyNUL", "nul\x00byte", `1`},
+		{"KeyBadUTF8", "bad\xffutf8", `1`},
+		{"ValueBadUTF8", "k", "\"bad\xffutf8\""},
+		{"ValueOverlong", "k", "\"\xc0\xaf\""},
+		{"ValueNotJSON", "k", `{"a":`},
+		{"ValueRawNUL", "k", "\"a\x00b\""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.PutProperty(ctx, "ck", tc.key, []byte(tc.value))
+			mustCode(t, err, realmhook.EINVALID)
+			if !strings.Contains(realmhook.ErrorMessage(err), "property") {
+				t.Errorf("message %q does not say what was wrong", realmhook.ErrorMessage(err))
+			}
+			if _, err := s.GetProperty(ctx, "ck", tc.key); err == nil {
+				t.Errorf("refused property %q was stored", tc.key)
+			}
+		})
+	}
+	t.Run("EscapedNULIsJSON", func(t *testing.T) {
+		// \u0000 is valid JSON text and stored byte for byte (as text, not jsonb).
+		v := `"a\u0000b"`
+		_, err := s.PutProperty(ctx, "ck", "escaped", []byte(v))
+		mustNoErr(t, err, "PutProperty")
+		got, err := s.GetProperty(ctx, "ck", "escaped")
+		mustNoErr(t, err, "GetProperty")
+		if string(got) != v {
+			t.Fatalf("GetProperty = %q, want %q", got, v)
+		}
+	})
+}
