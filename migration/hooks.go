@@ -82,8 +82,19 @@ func (s *Service) Schedule(ctx context.Context, realm string, tenant *realmhook.
 	if !s.cfg.Enabled {
 		return nil, hookError(realmhook.EINVALID, realmhook.ResponseNotSupported, "data residency migrations are switched off")
 	}
-	if _, ok := s.peers[req.Location]; !ok && req.Location != realm {
+	peer, ok := s.peers[req.Location]
+	if !ok && req.Location != realm {
 		return nil, hookError(realmhook.EINVALID, realmhook.ResponseRealmNotSupported, "realm %s is not supported", req.Location)
+	}
+	// A target that lacks a table would fail the copy hours later, with the
+	// tenant frozen; refuse now, naming the table.
+	if req.Location != realm {
+		if err := peer.CheckTables(ctx, s.tables); err != nil {
+			if c := realmhook.ErrorCode(err); c == realmhook.ENOTFOUND || c == realmhook.EINVALID {
+				return nil, hookError(realmhook.EINVALID, realmhook.ResponseOther, "target realm %s cannot take the tenant's data: %s", req.Location, realmhook.ErrorMessage(err))
+			}
+			return nil, fmt.Errorf("schedule %s: check target tables: %w", req.MigrationID, err)
+		}
 	}
 
 	if err := s.checkCrossing(ctx, st, req.Location); err != nil {

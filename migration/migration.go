@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -322,5 +323,21 @@ func (s *Service) fail(ctx context.Context, st store.Store, m *realmhook.Migrati
 // migration between our read and our write; re-read and decide again.
 var errStateChanged = errors.New("migration changed concurrently")
 
-// leaseName is the lease that guards every job of one migration.
-func leaseName(clientKey, id string) string { return "migration:" + clientKey + ":" + id }
+// leaseName is the lease that guards every job of one migration. Both parts
+// may hold any character, ":" included, so each is escaped (url.QueryEscape
+// leaves no ":" and escapes "%"): no two (clientKey, id) pairs share a name.
+func leaseName(clientKey, id string) string {
+	return "migration:" + url.QueryEscape(clientKey) + ":" + url.QueryEscape(id)
+}
+
+// CheckTables checks, at start-up, that every table a migration copies can
+// be copied in every served realm: each exists with its tenant column and a
+// unique key on the tenant and key columns. The error names realm and table.
+func (s *Service) CheckTables(ctx context.Context) error {
+	for _, r := range sortedKeys(s.served) {
+		if err := CheckTables(ctx, s.served[r], s.tables); err != nil {
+			return fmt.Errorf("realm %s: %w", r, err)
+		}
+	}
+	return nil
+}

@@ -48,6 +48,11 @@ type Peer interface {
 	// Activate makes the target serve the tenant: it stores m (the committed
 	// migration record) and then t in state active, unfrozen. Idempotent.
 	Activate(ctx context.Context, t *realmhook.Tenant, m *realmhook.Migration) error
+	// CheckTables checks that the target can take the tenant's tables: each
+	// exists with its tenant column and a unique key within the tenant and
+	// key columns (store.Store.CheckTable). ENOTFOUND or EINVALID name the
+	// table.
+	CheckTables(ctx context.Context, tables []store.Table) error
 	// Discard undoes the migration m in the target: when the target holds the
 	// tenant because of m (incoming for m, or activated by m's commit), it
 	// deletes the tenant's rows of every table, in the order given (children
@@ -214,6 +219,21 @@ func (p localPeer) committedHere(ctx context.Context, m *realmhook.Migration) bo
 	return err == nil && got.State == realmhook.MigrationCommitted && got.SourceRealm == m.SourceRealm
 }
 
+func (p localPeer) CheckTables(ctx context.Context, tables []store.Table) error {
+	return CheckTables(ctx, p.s, tables)
+}
+
+// CheckTables checks every table with st.CheckTable, naming the first that
+// fails.
+func CheckTables(ctx context.Context, st store.Store, tables []store.Table) error {
+	for _, t := range tables {
+		if err := st.CheckTable(ctx, t); err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
 func (p localPeer) Discard(ctx context.Context, m *realmhook.Migration, tables []store.Table) error {
 	cur, err := p.s.GetTenant(ctx, m.ClientKey)
 	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
@@ -230,7 +250,7 @@ func (p localPeer) Discard(ctx context.Context, m *realmhook.Migration, tables [
 	// Rows before the record: should this stop half-way, the record still says
 	// the rows are ours and a repeat finishes the job.
 	for _, t := range tables {
-		if _, err := p.s.DeleteRows(ctx, t, m.ClientKey, nil); err != nil {
+		if err := deleteTenantRows(ctx, p.s, t, m.ClientKey); err != nil {
 			return fmt.Errorf("discard %s: %w", t.Name, err)
 		}
 	}
@@ -252,4 +272,17 @@ func (p localPeer) markRolledBack(ctx context.Context, m *realmhook.Migration) e
 		return fmt.Errorf("discard: migration record: %w", err)
 	}
 	return nil
+}
+
+// deleteTenantRows deletes all of a tenant's rows of t. A table that does not
+// exist holds nothing to delete: a rollback or a purge must finish (and lift
+// the freeze) even when a configured table is missing in the realm.
+func deleteTenantRows(ctx context.Context, st store.Store, t store.Table, clientKey string) error {
+	_, err := st.DeleteRows(ctx, t, clientKey, nil)
+	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+		if _, cerr := st.Columns(ctx, t.Name); realmhook.ErrorCode(cerr) == realmhook.ENOTFOUND {
+			return nil
+		}
+	}
+	return err
 }

@@ -83,7 +83,7 @@ func (s *Service) purgeTenant(ctx context.Context, st store.Store, clientKey str
 		return fmt.Errorf("purge: mark tenant: %w", err)
 	}
 	for _, tb := range childrenFirst(s.tables) {
-		if _, err := st.DeleteRows(ctx, tb, clientKey, nil); err != nil {
+		if err := deleteTenantRows(ctx, st, tb, clientKey); err != nil {
 			return fmt.Errorf("purge %s: %w", tb.Name, err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/realmhook/realmhook"
@@ -167,6 +168,14 @@ type Store interface {
 	// Columns returns a table's column names in table order, generated
 	// columns included; ENOTFOUND if the table does not exist.
 	Columns(ctx context.Context, table string) ([]string, error)
+	// CheckTable checks that t can be migrated in this database: ENOTFOUND if
+	// the table does not exist, EINVALID (naming what is missing) if it lacks
+	// the tenant column or a key column, or has no unique key (primary key or
+	// unique index, without a predicate or expressions) whose columns all lie
+	// within the tenant column and the key columns: without one, a resumed
+	// copy could write a row twice and reading by key would not be a total
+	// order.
+	CheckTable(ctx context.Context, t Table) error
 	// ReadRows returns up to limit rows of the tenant with key greater than
 	// after (nil: from the start), ordered by t.Key, with the given columns.
 	// Key columns must be among columns.
@@ -220,4 +229,25 @@ type Store interface {
 	// DeleteRows deletes the tenant's rows whose key is greater than after, or
 	// all of the tenant's rows when after is nil, and returns how many.
 	DeleteRows(ctx context.Context, t Table, clientKey string, after Row) (int64, error)
+}
+
+// CheckUniqueKey is CheckTable's one rule, shared by the backends: among a
+// table's unique keys (each a list of column names), one must lie within t's
+// tenant column and key columns.
+func CheckUniqueKey(t Table, uniqueKeys [][]string) error {
+	allowed := map[string]bool{t.TenantColumn: true}
+	for _, k := range t.Key {
+		allowed[k] = true
+	}
+	for _, uk := range uniqueKeys {
+		within := len(uk) > 0
+		for _, c := range uk {
+			within = within && allowed[c]
+		}
+		if within {
+			return nil
+		}
+	}
+	return realmhook.Errorf(realmhook.EINVALID, "table %s has no primary key or unique index on (%s)",
+		t.Name, strings.Join(append([]string{t.TenantColumn}, t.Key...), ", "))
 }

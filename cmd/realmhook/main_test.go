@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"io"
 	"net/http"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/config"
+
+	_ "modernc.org/sqlite"
 )
 
 func mustConfigFile(t *testing.T, body string) string {
@@ -194,5 +197,67 @@ func TestMain_BannerMatchesREADME(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("banner:\n%s\nREADME shows:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMain_TablesCheckedAtStartUp: every configured table must exist in every
+// served realm's database, with its tenant column and a unique key on tenant
+// column and key; start-up fails naming realm and table otherwise.
+func TestMain_TablesCheckedAtStartUp(t *testing.T) {
+	for _, tc := range []struct {
+		name, usDDL, want string
+	}{
+		{"Missing", ``, "realm US: table issue_notes"},
+		{"NoTenantColumn", `CREATE TABLE issue_notes (id INTEGER NOT NULL PRIMARY KEY, body TEXT)`, "tenant"},
+		{"NoUniqueKey", `CREATE TABLE issue_notes (tenant TEXT NOT NULL, id INTEGER NOT NULL, body TEXT)`, "unique"},
+		{"OK", `CREATE TABLE issue_notes (tenant TEXT NOT NULL, id INTEGER NOT NULL, body TEXT, PRIMARY KEY (tenant, id))`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mustSQLite(t, filepath.Join(dir, "global.db"), `CREATE TABLE issue_notes (tenant TEXT NOT NULL, id INTEGER NOT NULL, body TEXT, PRIMARY KEY (tenant, id))`)
+			mustSQLite(t, filepath.Join(dir, "us.db"), tc.usDDL)
+			cfg := mustConfigFile(t, `listen: 127.0.0.1:0
+dataDir: `+dir+`
+tables:
+  - {name: issue_notes, tenantColumn: tenant, key: [id]}
+realms:
+  global: {baseUrl: http://localhost:8080}
+  US: {baseUrl: http://localhost:8080/realms/us}
+`)
+			m := &Main{Stdout: io.Discard, Stderr: io.Discard}
+			if err := m.ParseFlags([]string{"serve", "--config", cfg}); err != nil {
+				t.Fatal(err)
+			}
+			err := m.Run(context.Background())
+			t.Cleanup(func() { _ = m.Close() })
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("start-up accepted a realm whose table cannot be migrated")
+			}
+			if msg := err.Error(); !strings.Contains(msg, "realm US") || !strings.Contains(msg, "issue_notes") || !strings.Contains(msg, tc.want) {
+				t.Fatalf("error %q: want it to name realm US, table issue_notes and %q", msg, tc.want)
+			}
+		})
+	}
+}
+
+// mustSQLite creates a SQLite database at path and runs ddl in it ("": none).
+func mustSQLite(t *testing.T, path, ddl string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if ddl == "" {
+		ddl = `CREATE TABLE unrelated (x INTEGER)`
+	}
+	if _, err := db.Exec(ddl); err != nil {
+		t.Fatalf("%s: %v", ddl, err)
 	}
 }

@@ -784,3 +784,50 @@ func (s *Store) ForeignKeys(ctx context.Context, table string) ([]store.ForeignK
 	}
 	return out, nil
 }
+
+// uniqueKeysQuery lists the column names of every valid unique index of a
+// table that has neither a predicate nor expressions (the primary key is one).
+const uniqueKeysQuery = `
+SELECT array_agg(a.attname::text ORDER BY k.ord)
+FROM pg_index i
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = $1::regclass AND i.indisunique AND i.indisvalid
+	AND i.indpred IS NULL AND i.indexprs IS NULL
+GROUP BY i.indexrelid`
+
+// CheckTable checks that t exists with its tenant and key columns and a
+// unique key within them.
+func (s *Store) CheckTable(ctx context.Context, t store.Table) error {
+	if len(t.Key) == 0 {
+		return realmhook.Errorf(realmhook.EINVALID, "table %s: no key columns configured", t.Name)
+	}
+	ti, err := s.lookupTable(ctx, t.Name, true)
+	if err != nil {
+		return err
+	}
+	if _, err := ti.columns(append([]string{t.TenantColumn}, t.Key...)); err != nil {
+		return err
+	}
+	var keys [][]string
+	err = s.run(ctx, true, func(ctx context.Context) error {
+		keys = keys[:0]
+		rows, err := s.pool.Query(ctx, uniqueKeysQuery, ti.quoted)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cols []string
+			if err := rows.Scan(&cols); err != nil {
+				return err
+			}
+			keys = append(keys, cols)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("unique indexes of %s: %w", t.Name, err)
+	}
+	return store.CheckUniqueKey(t, keys)
+}

@@ -53,6 +53,11 @@ func (harness) Open(t testing.TB) store.Store {
 	return mustOpen(t, pgtest.NewDatabase(t))
 }
 
+func (harness) Exec(t testing.TB, s store.Store, sql string) {
+	t.Helper()
+	mustExec(t, s, sql)
+}
+
 func (harness) CreateAppTable(t testing.TB, s store.Store, name string) {
 	t.Helper()
 	mustExec(t, s, `CREATE TABLE `+pgx.Identifier{name}.Sanitize()+` (

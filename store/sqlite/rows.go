@@ -618,3 +618,71 @@ func (s *Store) Triggers(ctx context.Context, table string) ([]string, error) {
 func (s *Store) AdvanceSequences(ctx context.Context, table string) error {
 	return validIdent("table", table)
 }
+
+// CheckTable checks that t exists with its tenant and key columns and a
+// unique key within them. The primary key is read from table_info because a
+// rowid alias (INTEGER PRIMARY KEY) has no entry in index_list.
+func (s *Store) CheckTable(ctx context.Context, t store.Table) error {
+	if len(t.Key) == 0 {
+		return realmhook.Errorf(realmhook.EINVALID, "table %s: no key columns configured", t.Name)
+	}
+	info, err := s.loadTable(ctx, t.Name)
+	if err != nil {
+		return err
+	}
+	for _, c := range append([]string{t.TenantColumn}, t.Key...) {
+		if _, ok := info.types[c]; !ok {
+			return realmhook.Errorf(realmhook.EINVALID, "table %s has no column %q", t.Name, c)
+		}
+	}
+	var keys [][]string
+	var pk []string
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk`, t.Name)
+	if err != nil {
+		return fmt.Errorf("primary key of %s: %w", t.Name, err)
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return fmt.Errorf("primary key of %s: %w", t.Name, err)
+		}
+		pk = append(pk, c)
+	}
+	rows.Close()
+	if len(pk) > 0 {
+		keys = append(keys, pk)
+	}
+	// One row per column of every full unique index; a NULL name is an
+	// expression, which makes the index useless here.
+	rows, err = s.r.QueryContext(ctx, `SELECT il.name, ii.name FROM pragma_index_list(?) il
+		JOIN pragma_index_info(il.name) ii WHERE il."unique" = 1 AND il.partial = 0 ORDER BY il.name, ii.seqno`, t.Name)
+	if err != nil {
+		return fmt.Errorf("unique indexes of %s: %w", t.Name, err)
+	}
+	defer rows.Close()
+	byIndex := map[string][]string{}
+	var order []string
+	for rows.Next() {
+		var idx string
+		var col sql.NullString
+		if err := rows.Scan(&idx, &col); err != nil {
+			return fmt.Errorf("unique indexes of %s: %w", t.Name, err)
+		}
+		if _, seen := byIndex[idx]; !seen {
+			order = append(order, idx)
+		}
+		c := col.String
+		if !col.Valid {
+			c = "\x00expression"
+		}
+		byIndex[idx] = append(byIndex[idx], c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("unique indexes of %s: %w", t.Name, err)
+	}
+	for _, idx := range order {
+		keys = append(keys, byIndex[idx])
+	}
+	return store.CheckUniqueKey(t, keys)
+}

@@ -23,6 +23,11 @@ func (harness) Open(t testing.TB) store.Store {
 	return mustOpen(t, filepath.Join(t.TempDir(), "realm.db"))
 }
 
+func (harness) Exec(t testing.TB, s store.Store, sql string) {
+	t.Helper()
+	mustExec(t, s.(*sqlite.Store).Path(), sql)
+}
+
 func (harness) CreateAppTable(t testing.TB, s store.Store, name string) {
 	t.Helper()
 	mustExec(t, s.(*sqlite.Store).Path(), `CREATE TABLE "`+name+`" (

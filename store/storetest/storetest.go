@@ -22,6 +22,9 @@ type Harness interface {
 	// store.Row) once CopyRows wrote it into the app table's column: the
 	// backend's own stored form of it.
 	ReadBack(v any) any
+	// Exec runs one SQL statement the two dialects share (plain DDL) in s's
+	// database, for tables the app table does not cover.
+	Exec(t testing.TB, s store.Store, sql string)
 }
 
 // AppTable describes the table CreateAppTable creates as a copyable store.Table.
@@ -62,4 +65,6 @@ func Run(t *testing.T, h Harness) {
 	t.Run("BadInput", func(t *testing.T) { testBadInput(t, h) })
 	t.Run("PropertiesTable", func(t *testing.T) { testPropertiesTable(t, h) })
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
+	t.Run("PropertyText", func(t *testing.T) { testPropertyText(t, h) })
+	t.Run("CheckTable", func(t *testing.T) { testCheckTable(t, h) })
 }
