@@ -62,6 +62,10 @@ func (s *Service) copyTenant(ctx context.Context, l *lease, st store.Store, m *r
 	// Idempotent, and it re-checks on every resume that the target has not
 	// started serving the tenant in the meantime.
 	if err := peer.PrepareIncoming(ctx, tenant, m.ID); err != nil {
+		if realmhook.ErrorCode(err) == realmhook.ECONFLICT {
+			// The target's own refusal, meant to be read: say it.
+			return fmt.Errorf("prepare target: %w", &failure{realmhook.ResponseOther, "the target realm refused the tenant: " + realmhook.ErrorMessage(err)})
+		}
 		return err
 	}
 	if cp == nil {

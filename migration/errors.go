@@ -2,6 +2,7 @@ package migration
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/store"
@@ -47,14 +48,23 @@ func permanent(err error) bool {
 	return !errors.Is(err, store.ErrUnavailable)
 }
 
-// hostMessage is what the host is told of a migration failed by a
-// permanent error: the domain error's message, unless the error is about a
-// row's data (a store.RowError names tables, columns and row keys, the
-// tenant's data), which goes to the migration's events and the log only.
-func hostMessage(err error) string {
+// hostMessage is what the host is told of an error that failed a job: a
+// short sentence by the kind of error, never the error's own text, which may
+// quote SQL or a database server's words; the whole error goes to the log
+// and the failed event.
+func hostMessage(state realmhook.MigrationState, err error) string {
 	var re *store.RowError
 	if errors.As(err, &re) {
 		return "the copy met a value the target cannot hold exactly (the migration's events name the table, column and row)"
 	}
-	return realmhook.ErrorMessage(err)
+	what := "the migration failed"
+	switch realmhook.ErrorCode(err) {
+	case realmhook.ECONFLICT:
+		what = "the copy conflicts with data in the target realm"
+	case realmhook.ENOTFOUND:
+		what = "a table or record the migration needs is missing"
+	case realmhook.EINVALID:
+		what = "the tenant's data does not fit the target realm's tables"
+	}
+	return fmt.Sprintf("%s (while %s); the details are in realmhook's log and the migration's events", what, state)
 }

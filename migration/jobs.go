@@ -195,17 +195,19 @@ func (s *Service) jobError(ctx context.Context, st store.Store, m *realmhook.Mig
 	case errors.Is(err, errLeaseLost), errors.Is(err, errStateChanged):
 		log.Info("migration job stopped", "reason", err)
 	case errors.As(err, &f):
-		s.failJob(ctx, st, m, f.code, f.msg, f.msg)
+		s.failJob(ctx, st, m, f.code, f.msg, err.Error())
 	case permanent(err) && (m.State == realmhook.MigrationCopying || m.State == realmhook.MigrationVerifying):
-		log.Warn("migration failed", "err", err)
-		s.failJob(ctx, st, m, realmhook.ResponseOther, hostMessage(err), err.Error())
+		s.failJob(ctx, st, m, realmhook.ResponseOther, hostMessage(m.State, err), err.Error())
 	default:
 		log.Warn("migration job interrupted; it resumes at the next poll", "err", err)
 	}
 }
 
-// failJob fails m with msg for the host and detail for its events.
+// failJob fails m: the host reads code and msg in /status; detail, the
+// whole error, goes to the log and the migration's events only.
 func (s *Service) failJob(ctx context.Context, st store.Store, m *realmhook.Migration, code, msg, detail string) {
+	s.log.Warn("migration failed", "tenant", m.ClientKey, "migration_id", m.ID, "state", string(m.State),
+		"code", code, "err", detail)
 	if err := s.fail(ctx, st, m, code, msg, detail); err != nil {
 		s.log.Warn("fail migration", "tenant", m.ClientKey, "migration_id", m.ID, "err", err)
 	}

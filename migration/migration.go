@@ -310,8 +310,8 @@ func (s *Service) transition(ctx context.Context, st store.Store, m *realmhook.M
 	return nil
 }
 
-// fail moves m to failed with a host-facing code and message, and detail
-// for the audit event.
+// fail moves m to failed with a host-facing code and short message; the
+// event records the detail.
 func (s *Service) fail(ctx context.Context, st store.Store, m *realmhook.Migration, code, msg, detail string) error {
 	return s.transition(ctx, st, m, realmhook.MigrationFailed, detail, func(n *realmhook.Migration) {
 		n.ErrorResponseCode = code

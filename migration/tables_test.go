@@ -109,3 +109,32 @@ func TestLeaseNamesUnambiguous(t *testing.T) {
 		seen[n] = p
 	}
 }
+
+// TestFailedStatusHidesDetail: a copy that fails on the target's SQL tells
+// the host a code and a short sentence; the database's words go to the
+// migration's events (and the log) only.
+func TestFailedStatusHidesDetail(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	e.mustExec("US", `DROP TABLE notes`)
+	e.mustExec("US", `CREATE TABLE notes(tenant TEXT NOT NULL, id INTEGER NOT NULL, body TEXT, must TEXT NOT NULL, PRIMARY KEY(tenant,id))`)
+	s := e.service(e.cfg, nil)
+	e.run(s)
+	tn := e.mustTenant("EU", "acme", 2, 2)
+	m := mustMigrate(t, s, "EU", tn, e.req("m1", "US"))
+	if m.State != realmhook.MigrationFailed || m.ErrorResponseCode != realmhook.ResponseOther {
+		t.Fatalf("migration %s %s, want failed E9999", m.State, m.ErrorResponseCode)
+	}
+	for _, leak := range []string{"NOT NULL", "constraint", "notes.must", "sqlite", "("+"1299"+")"} {
+		if strings.Contains(m.Message, leak) {
+			t.Fatalf("host-facing message %q holds %q", m.Message, leak)
+		}
+	}
+	if m.Message == "" || len(m.Message) > 200 {
+		t.Fatalf("host-facing message %q: want a short sentence", m.Message)
+	}
+	ev := must(s.Events(t.Context(), "EU", "acme", "m1"))(t)
+	last := ev[len(ev)-1]
+	if last.To != realmhook.MigrationFailed || !strings.Contains(last.Detail, "NOT NULL") {
+		t.Fatalf("last event %+v: want the failure with the database's detail", last)
+	}
+}
