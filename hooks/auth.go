@@ -17,8 +17,9 @@ var (
 	lifecyclePolicy = identity.Policy{Kind: identity.ConnectHS256, Realm: identity.PinnedRealm}
 	// /schedule, /start, /commit, /rollback: any realm's base URL, fresh.
 	migrationPolicy = identity.Policy{Kind: identity.ConnectHS256, Realm: identity.AnyRealm}
-	// /status is polled, often by many: any realm, from the tenant cache.
-	statusPolicy = identity.Policy{Kind: identity.ConnectHS256, Realm: identity.AnyRealm, Lookup: identity.Cached}
+	// /status is polled, often by many: any realm, from the tenant cache;
+	// while the databases do not answer, from the tenant last seen here.
+	statusPolicy = identity.Policy{Kind: identity.ConnectHS256, Realm: identity.AnyRealm, Lookup: identity.Cached, LastSeen: true}
 	// installed, uninstalled: the signed install.
 	installPolicy = identity.Policy{Kind: identity.SignedInstall}
 )

@@ -128,6 +128,9 @@ func migrationView(m *realmhook.Migration) map[string]any {
 }
 
 func (s *Server) logMigration(r *http.Request, m *realmhook.Migration, hook string) {
+	// Every answer a hook gives is what /status falls back on should the
+	// database stop answering.
+	s.seen.rememberStatus(m)
 	s.log(r).Info("migration hook", slog.String("hook", hook), slog.String("tenant", m.ClientKey),
 		slog.String("migration_id", m.ID), slog.String("status", string(m.State)))
 }
@@ -148,6 +151,7 @@ func (s *Server) scheduleOrStart(w http.ResponseWriter, r *http.Request, hook st
 		s.writeMigrationError(w, r, err)
 		return
 	}
+	s.seen.rememberTenant(auth.Home, auth.Tenant)
 	req, err := scheduleRequest(r)
 	if err != nil {
 		s.writeMigrationError(w, r, err)
@@ -162,23 +166,48 @@ func (s *Server) scheduleOrStart(w http.ResponseWriter, r *http.Request, hook st
 	writeJSON(w, http.StatusOK, migrationView(m))
 }
 
+// migrationStatus never answers 5xx: the host rolls back on any non-2xx
+// from /status. While the databases do not answer, it answers 200 with the
+// last status this process saw (or an in-progress one), marked stale; only
+// a failed status ends the migration.
 func (s *Server) migrationStatus(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	q, qErr := singleValued(r, "migrationId")
+	id := ""
+	if qErr == nil {
+		id = strings.TrimSpace(q.Get("migrationId"))
+	}
 	auth, err := s.authenticate(r, statusPolicy)
+	if realmhook.ErrorCode(err) == realmhook.EINTERNAL && id != "" {
+		// Nothing verified the caller, so nothing of any migration is told:
+		// the answer is the same for every caller.
+		s.log(r).Warn("migration status: database unavailable; answered in-progress, stale", slog.String("error", err.Error()))
+		writeJSON(w, http.StatusOK, staleView(nil, id))
+		return
+	} else if err == nil {
+		err = qErr
+	}
 	if err != nil {
 		s.writeMigrationError(w, r, err)
 		return
 	}
-	q, err := singleValued(r, "migrationId")
-	if err != nil {
+	var m *realmhook.Migration
+	if !auth.Stale {
+		s.seen.rememberTenant(auth.Home, auth.Tenant)
+		m, err = s.opts.Migrations.Status(r.Context(), auth.Home.Key, auth.Tenant.ClientKey, id)
+	}
+	if auth.Stale || realmhook.ErrorCode(err) == realmhook.EINTERNAL {
+		if err != nil {
+			s.log(r).Warn("migration status: database unavailable; answered the last status seen, stale",
+				slog.String("tenant", auth.Tenant.ClientKey), slog.String("migration_id", id), slog.String("error", err.Error()))
+		}
+		last, _ := s.seen.status(auth.Tenant.ClientKey, id)
+		writeJSON(w, http.StatusOK, staleView(last, id))
+		return
+	} else if err != nil {
 		s.writeMigrationError(w, r, err)
 		return
 	}
-	id := strings.TrimSpace(q.Get("migrationId"))
-	m, err := s.opts.Migrations.Status(r.Context(), auth.Home.Key, auth.Tenant.ClientKey, id)
-	if err != nil {
-		s.writeMigrationError(w, r, err)
-		return
-	}
+	s.seen.rememberStatus(m)
 	writeJSON(w, http.StatusOK, migrationView(m))
 }
 
@@ -198,6 +227,7 @@ func (s *Server) finish(w http.ResponseWriter, r *http.Request, hook string, do 
 		s.writeMigrationError(w, r, err)
 		return
 	}
+	s.seen.rememberTenant(auth.Home, auth.Tenant)
 	var body migrationBody
 	if err := decodeJSON(r, &body); err != nil {
 		s.writeMigrationError(w, r, err)

@@ -52,6 +52,7 @@ type Server struct {
 	metrics *Metrics
 	logger  *slog.Logger
 	ident   *identity.Layer
+	seen    *lastSeen
 }
 
 type ctxKey int
@@ -73,7 +74,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
-	s := &Server{opts: opts, metrics: opts.Metrics, logger: opts.Logger}
+	s := &Server{opts: opts, metrics: opts.Metrics, logger: opts.Logger, seen: newLastSeen()}
 	s.ident = identity.New(identity.Options{
 		Realms:      opts.Realms,
 		Verifier:    opts.Verifier,
@@ -81,6 +82,7 @@ func New(opts Options) (*Server, error) {
 		Log:         s.log,
 		Rejected:    func(reason string) { s.metrics.jwtRejections.WithLabelValues(reason).Inc() },
 		Misdirected: func(called, expected string) { s.metrics.misdirected.WithLabelValues(called, expected).Inc() },
+		LastSeen:    s.seen.tenant,
 	})
 	s.router = httprouter.New()
 	s.router.RedirectTrailingSlash = false

@@ -314,10 +314,11 @@ func TestServer_RoutingAndOps(t *testing.T) {
 	us, _ := e.realms.Get("US")
 	us.Store.Close()
 	mustReply(t, e.call("US", "c1", "s", "GET", "/api/v1/properties/k", nil), http.StatusServiceUnavailable, realmhook.EINTERNAL)
+	// /status is the exception: the host rolls back on any non-2xx from it.
 	r = e.call("US", "c1", "s", "GET", "/dare-migration/status?migrationId=m", nil)
-	mustReply(t, r, http.StatusServiceUnavailable, "unavailable")
-	if _, ok := r.body["errorResponseCode"]; ok {
-		t.Fatalf("a transient failure carries an errorResponseCode, which the host treats as final: %v", r.body)
+	mustReply(t, r, http.StatusOK, "")
+	if _, ok := r.body["errorResponseCode"]; ok || r.body["stale"] != true {
+		t.Fatalf("status with the database down: %v; want a stale status without errorResponseCode, which the host treats as final", r.body)
 	}
 	r = e.send("GET", e.url+"/readyz", "", nil)
 	mustReply(t, r, http.StatusServiceUnavailable, "")
@@ -609,4 +610,42 @@ func TestServer_PropertyTextRefusedOnEveryBackend(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServer_StatusWhileDatabaseDown: /status never answers 5xx. With the
+// database gone it answers 200 with the last status this process saw for
+// the migration, or in-progress, marked stale; never failed.
+func TestServer_StatusWhileDatabaseDown(t *testing.T) {
+	e := mustEnv(t, nil)
+	mustReply(t, e.install("EU", "c1", "s", "installed"), http.StatusNoContent, "")
+	now := time.Now().UTC()
+	body, _ := json.Marshal(map[string]any{"migrationId": "m1", "location": "US",
+		"startTime": now.Format(time.RFC3339), "endTime": now.Add(time.Hour).Format(time.RFC3339)})
+	mustReply(t, e.call("EU", "c1", "s", "POST", "/dare-migration/schedule", body), http.StatusOK, "")
+	mustReply(t, e.call("EU", "c1", "s", "GET", "/dare-migration/status?migrationId=m1", nil), http.StatusOK, "")
+
+	for _, k := range []string{"global", "US", "EU"} {
+		r, _ := e.realms.Get(k)
+		r.Store.Close()
+	}
+	for _, tc := range []struct {
+		name, clientKey, secret, id, want string
+	}{
+		{"LastSeen", "c1", "s", "m1", string(realmhook.MigrationScheduled)},
+		{"NeverSeenMigration", "c1", "s", "m2", statusInProgress},
+		{"NeverSeenTenant", "c2", "s2", "m1", statusInProgress},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.call("EU", tc.clientKey, tc.secret, "GET", "/dare-migration/status?migrationId="+tc.id, nil)
+			mustReply(t, r, http.StatusOK, "")
+			if r.body["status"] != tc.want || r.body["stale"] != true || r.body["errorResponseCode"] != nil {
+				t.Fatalf("body %v: want status %s, stale, no errorResponseCode", r.body, tc.want)
+			}
+		})
+	}
+	t.Run("WrongSecretRefused", func(t *testing.T) {
+		// The remembered tenant's secret still guards its remembered status.
+		r := e.call("EU", "c1", "wrong", "GET", "/dare-migration/status?migrationId=m1", nil)
+		mustReply(t, r, http.StatusUnauthorized, realmhook.EUNAUTHORIZED)
+	})
 }

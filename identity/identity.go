@@ -73,6 +73,10 @@ type Policy struct {
 	AllowContextQSH bool
 	Realm           Placement
 	Lookup          Lookup
+	// LastSeen (AnyRealm routes): while the databases do not answer, verify
+	// against the tenant as this process last verified it (Options.LastSeen),
+	// for /status, which the host must never see fail.
+	LastSeen bool
 }
 
 // Identity is a verified caller.
@@ -87,6 +91,8 @@ type Identity struct {
 	// holding the tenant (nil for a signed install).
 	Called, Home *realms.Realm
 	Claims       *connectjwt.Claims
+	// Stale: the tenant record came from Options.LastSeen, not a database.
+	Stale bool
 }
 
 // Authenticator verifies callers; Layer is the implementation.
@@ -107,6 +113,9 @@ type Options struct {
 	// may be nil.
 	Rejected    func(reason string)
 	Misdirected func(calledRealm, expectedRealm string)
+	// LastSeen returns the tenant record (and its home realm) this process
+	// last verified a caller with, for policies with LastSeen; may be nil.
+	LastSeen func(clientKey string) (*realms.Realm, *realmhook.Tenant, bool)
 }
 
 // Layer is the identity layer.
@@ -169,6 +178,7 @@ func (l *Layer) hs256(r *http.Request, called *realms.Realm, p Policy, lookup Lo
 	var home *realms.Realm
 	var misdirected bool
 	var misdirectTo string
+	var stale bool
 	find := func(issuer string) ([]byte, error) {
 		if p.Realm == PinnedRealm {
 			t, err := get(called, issuer)
@@ -185,6 +195,11 @@ func (l *Layer) hs256(r *http.Request, called *realms.Realm, p Policy, lookup Lo
 			}
 		}
 		h, t, err := locate(ctx, issuer)
+		if realmhook.ErrorCode(err) == realmhook.EINTERNAL && p.Realm == AnyRealm && p.LastSeen && l.opts.LastSeen != nil {
+			if sh, st, ok := l.opts.LastSeen(issuer); ok {
+				h, t, err, stale = sh, st, nil, true
+			}
+		}
 		if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
 			return nil, errUnknownTenant
 		} else if err != nil {
@@ -209,7 +224,7 @@ func (l *Layer) hs256(r *http.Request, called *realms.Realm, p Policy, lookup Lo
 	if c.QSH == connectjwt.ContextQSH {
 		kind = ContextHS256
 	}
-	return &Identity{Kind: kind, ClientKey: tenant.ClientKey, Tenant: tenant, Called: called, Home: home, Claims: c}, nil
+	return &Identity{Kind: kind, ClientKey: tenant.ClientKey, Tenant: tenant, Called: called, Home: home, Claims: c, Stale: stale}, nil
 }
 
 // signedInstall verifies an RS256 installed/uninstalled call. The caller
