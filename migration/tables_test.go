@@ -124,7 +124,7 @@ func TestFailedStatusHidesDetail(t *testing.T) {
 	if m.State != realmhook.MigrationFailed || m.ErrorResponseCode != realmhook.ResponseOther {
 		t.Fatalf("migration %s %s, want failed E9999", m.State, m.ErrorResponseCode)
 	}
-	for _, leak := range []string{"NOT NULL", "constraint", "notes.must", "sqlite", "("+"1299"+")"} {
+	for _, leak := range []string{"NOT NULL", "constraint", "notes.must", "sqlite", "(" + "1299" + ")"} {
 		if strings.Contains(m.Message, leak) {
 			t.Fatalf("host-facing message %q holds %q", m.Message, leak)
 		}
