@@ -23,6 +23,10 @@ const (
 	TenantUninstalled TenantState = "uninstalled"
 )
 
+// TenantStates lists every TenantState, for whatever must visit every
+// tenant record whatever its state (re-sealing secrets with a new key).
+var TenantStates = []TenantState{TenantActive, TenantIncoming, TenantMoved, TenantUninstalled}
+
 // Tenant is one installation of the app on one product site.
 type Tenant struct {
 	ClientKey                string

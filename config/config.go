@@ -27,6 +27,20 @@ type Config struct {
 	// Internal authenticates the realm-to-realm transfer API of the regional
 	// shape.
 	Internal Internal `yaml:"internal"`
+	// Secrets seals tenants' shared secrets in every served realm's database.
+	Secrets Secrets `yaml:"secrets"`
+}
+
+// Secrets configures how tenants' shared secrets are kept at rest.
+type Secrets struct {
+	// Keys are AES-256 keys, each the standard base64 of 32 random bytes
+	// (`openssl rand -base64 32`), written as "${VAR}". The first seals;
+	// every one opens, so a key is rotated by putting the new one first and
+	// dropping the old one once realmhook has re-sealed every row.
+	Keys []string `yaml:"keys"`
+	// Plaintext, set to true, allows a PostgreSQL realm to keep secrets in
+	// plain text when no keys are configured.
+	Plaintext bool `yaml:"plaintext"`
 }
 
 // Internal is the realm-to-realm transfer API's shared configuration.

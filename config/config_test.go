@@ -135,6 +135,7 @@ migration:
 tables:
   - {name: notes, tenantColumn: client_key, key: [id], allowTriggers: true}
 log: {level: debug, format: text}
+secrets: {keys: ["MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="]}
 `
 	cfg := mustParse(t, src, nil)
 	want := &Config{
@@ -151,8 +152,9 @@ log: {level: debug, format: text}
 		},
 		Migration: Migration{Enabled: new(bool), MaxConcurrent: 3, BatchRows: 50, CheckpointRows: 50,
 			PurgeAfter: 24 * time.Hour, LeaseTTL: time.Minute, SweepInterval: 10 * time.Second},
-		Tables: []Table{{Name: "notes", TenantColumn: "client_key", Key: []string{"id"}, AllowTriggers: true}},
-		Log:    Log{Level: "debug", Format: "text"},
+		Tables:  []Table{{Name: "notes", TenantColumn: "client_key", Key: []string{"id"}, AllowTriggers: true}},
+		Log:     Log{Level: "debug", Format: "text"},
+		Secrets: Secrets{Keys: []string{"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
@@ -176,6 +178,7 @@ realms:
 serve: ${RH_SERVE}
 migration:
   maxConcurrent: ${RH_MAX}
+secrets: {plaintext: true}
 # database: ${UNSET_IN_A_COMMENT}
 `
 	secret := `s3cr"et\with#hash: and 'quotes'`
@@ -348,6 +351,9 @@ func TestServedRealms(t *testing.T) {
 	}
 }
 
+// testKey is base64 of 32 bytes.
+const testKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -377,8 +383,16 @@ func TestValidate(t *testing.T) {
 		{"SamePathOtherHost", func(c *Config) { c.Realms["AU"] = realm("http://127.0.0.1:8080/realms/eu") }, ""},
 		{"DatabaseUnknownScheme", func(c *Config) { setDB(c, "EU", "mysql://db/x") }, "config: realms.EU.database: want sqlite:PATH or a postgres:// URL"},
 		{"DatabaseEmptySQLitePath", func(c *Config) { setDB(c, "EU", "sqlite:") }, "config: realms.EU.database: sqlite: needs a file path"},
-		{"DatabasePostgres", func(c *Config) { setDB(c, "EU", "postgres://u:p@h/db") }, ""},
-		{"DatabasePostgresql", func(c *Config) { setDB(c, "EU", "postgresql://u:p@h/db") }, ""},
+		{"DatabasePostgres", func(c *Config) { setDB(c, "EU", "postgres://u:p@h/db"); c.Secrets.Plaintext = true }, ""},
+		{"DatabasePostgresql", func(c *Config) { setDB(c, "EU", "postgresql://u:p@h/db"); c.Secrets.Keys = []string{testKey} }, ""},
+		{"PostgresNeedsSecretKeys", func(c *Config) { setDB(c, "EU", "postgres://u:p@h/db") }, "config: secrets.keys: required: realm EU keeps its data in PostgreSQL"},
+		{"PostgresNotServedNeedsNoKeys", func(c *Config) { setDB(c, "EU", "postgres://u:p@h/db"); c.Serve = []string{"US"} }, ""},
+		{"SecretKeyEmpty", func(c *Config) { c.Secrets.Keys = []string{testKey, ""} }, "config: secrets.keys[1]: is empty"},
+		{"SecretKeyNotBase64", func(c *Config) { c.Secrets.Keys = []string{"not base64!"} }, "config: secrets.keys[0]: is not base64"},
+		{"SecretKeyShort", func(c *Config) { c.Secrets.Keys = []string{"c2hvcnQ="} }, "config: secrets.keys[0]: is base64 of 5 bytes; want 32"},
+		{"SecretKeyTwice", func(c *Config) { c.Secrets.Keys = []string{testKey, testKey} }, "config: secrets.keys[1]: same key as secrets.keys[0]"},
+		{"SecretKeyUnpadded", func(c *Config) { c.Secrets.Keys = []string{strings.TrimRight(testKey, "=")} }, ""},
+		{"PlaintextAndKeys", func(c *Config) { c.Secrets.Keys = []string{testKey}; c.Secrets.Plaintext = true }, "config: secrets.plaintext: true while secrets.keys are set"},
 		{"DatabaseBadPostgresURL", func(c *Config) { setDB(c, "EU", "postgres://u:p@h:port/db") }, "config: realms.EU.database: invalid PostgreSQL URL"},
 		{"MaxConnsNegative", func(c *Config) { r := c.Realms["EU"]; r.MaxConns = -1; c.Realms["EU"] = r }, "config: realms.EU.maxConns: must not be negative"},
 		{"ConnectTimeoutNegative", func(c *Config) { r := c.Realms["EU"]; r.ConnectTimeout = -time.Second; c.Realms["EU"] = r }, "config: realms.EU.connectTimeout: must not be negative"},

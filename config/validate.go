@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/secrets"
 )
 
 var (
@@ -81,6 +82,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateTables(); err != nil {
+		return err
+	}
+	if err := c.validateSecrets(); err != nil {
 		return err
 	}
 	switch c.Log.Level {
@@ -158,6 +162,47 @@ func (c *Config) validateRealms() error {
 		return invalidf("internal.secret", "too short, want at least %d characters", MinInternalSecretLen)
 	}
 	return nil
+}
+
+// validateSecrets checks each key's form, and that a served PostgreSQL realm
+// (a server whose dumps and backups travel) never keeps secrets in plain text
+// unless secrets.plaintext says so.
+func (c *Config) validateSecrets() error {
+	if _, err := c.SecretKeys(); err != nil {
+		return err
+	}
+	if len(c.Secrets.Keys) > 0 && c.Secrets.Plaintext {
+		return invalidf("secrets.plaintext", "true while secrets.keys are set; choose one")
+	}
+	if len(c.Secrets.Keys) > 0 || c.Secrets.Plaintext {
+		return nil
+	}
+	for _, key := range c.ServedRealms() {
+		if db := c.Realms[key].Database; strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+			return invalidf("secrets.keys", "required: realm %s keeps its data in PostgreSQL and shared secrets must not be stored in plain text there (or set secrets.plaintext: true)", key)
+		}
+	}
+	return nil
+}
+
+// SecretKeys returns secrets.keys decoded, the first the one that seals;
+// none when no keys are configured. The error names the key.
+func (c *Config) SecretKeys() ([][]byte, error) {
+	var keys [][]byte
+	seen := map[string]int{}
+	for i, k := range c.Secrets.Keys {
+		p := "secrets.keys[" + strconv.Itoa(i) + "]"
+		b, err := secrets.ParseKey(k)
+		if err != nil {
+			return nil, invalidf(p, "%v", err)
+		}
+		if j, dup := seen[string(b)]; dup {
+			return nil, invalidf(p, "same key as secrets.keys[%d]", j)
+		}
+		seen[string(b)] = i
+		keys = append(keys, b)
+	}
+	return keys, nil
 }
 
 func (c *Config) validateServe() error {

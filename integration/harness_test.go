@@ -117,6 +117,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testSecretKey seals tenants' shared secrets in every test server unless a
+// test's Extra sets secrets itself: base64 of 32 bytes.
+const testSecretKey = "cmVhbG1ob29rLWludGVncmF0aW9uLXRlc3Qta2V5ISE="
+
 // serverConfig is what a test varies in the config file.
 type serverConfig struct {
 	KeysURL string
@@ -160,6 +164,10 @@ realms:
 `, port, sc.KeysURL, base, db("global", "global.db"), base, db("US", "us.db"), base, db("EU", "eu.db"))
 	if len(sc.Serve) > 0 {
 		cfg += "serve: [" + strings.Join(sc.Serve, ", ") + "]\n"
+	}
+	if !strings.Contains(sc.Extra, "secrets:") {
+		// Every test server seals secrets, as a PostgreSQL realm must.
+		cfg += "secrets:\n  keys: [\"" + testSecretKey + "\"]\n"
 	}
 	cfg += sc.Extra
 	cfgPath := filepath.Join(dir, "realmhook.yaml")

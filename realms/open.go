@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/realmhook/realmhook/config"
+	"github.com/realmhook/realmhook/secrets"
 	"github.com/realmhook/realmhook/store"
 	"github.com/realmhook/realmhook/store/postgres"
 	"github.com/realmhook/realmhook/store/sqlite"
@@ -39,11 +40,20 @@ func RedactDatabase(database string) string {
 }
 
 // Open builds the registry from config, opening the database of every realm
-// this process serves. On error, whatever was opened is closed again.
+// this process serves; with secrets.keys configured, each store seals
+// tenants' shared secrets (secrets.Store). On error, whatever was opened is closed again.
 func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Registry, error) {
 	served := map[string]bool{}
 	for _, key := range cfg.ServedRealms() {
 		served[key] = true
+	}
+	var ring *secrets.Keyring
+	if keys, err := cfg.SecretKeys(); err != nil {
+		return nil, err
+	} else if len(keys) > 0 {
+		if ring, err = secrets.NewKeyring(keys...); err != nil {
+			return nil, fmt.Errorf("secrets.keys: %w", err)
+		}
 	}
 	var list []*Realm
 	closeAll := func() {
@@ -61,6 +71,9 @@ func Open(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Regist
 			if err != nil {
 				closeAll()
 				return nil, fmt.Errorf("realms.%s.database: %w", key, err)
+			}
+			if ring != nil {
+				s = secrets.Store(s, ring)
 			}
 		}
 		r, err := NewRealm(key, rc.BaseURL, s)

@@ -18,6 +18,7 @@ import (
 	"github.com/realmhook/realmhook/hooks"
 	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/realms"
+	"github.com/realmhook/realmhook/secrets"
 	"github.com/realmhook/realmhook/store"
 )
 
@@ -71,6 +72,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	registry, err := realms.Open(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
+	}
+	if len(cfg.Secrets.Keys) == 0 && !cfg.Secrets.Plaintext {
+		// Config refuses this for a PostgreSQL realm; SQLite files on the
+		// operator's own disk are let through, with this one warning.
+		logger.Warn("secrets.keys is not set: tenants' shared secrets are stored in plain text (set secrets.keys, see README)")
 	}
 
 	peers := map[string]migration.Peer{}
@@ -129,10 +135,34 @@ func (s *Server) Handler() http.Handler { return s.hooks.Handler() }
 // Run runs the migration engine (copies, resumption after a crash, purges)
 // until ctx is done, then returns nil.
 func (s *Server) Run(ctx context.Context) error {
+	resealed := make(chan struct{})
+	go func() {
+		defer close(resealed)
+		s.resealSecrets(ctx)
+	}()
+	defer func() { <-resealed }()
 	if err := s.migrations.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("migration engine: %w", err)
 	}
 	return nil
+}
+
+// resealSecrets seals, with the first of secrets.keys, every shared secret
+// still in plain text or sealed with an older key, realm by realm; Run
+// starts it beside the engine and waits for it on return.
+func (s *Server) resealSecrets(ctx context.Context) {
+	for _, r := range s.registry.Served() {
+		sealed, ok := r.Store.(*secrets.SealedStore)
+		if !ok {
+			continue
+		}
+		n, err := sealed.Reseal(ctx)
+		if err != nil && ctx.Err() == nil {
+			s.logger.Warn("re-seal shared secrets", slog.String("realm", r.Key), slog.Int("resealed", n), slog.String("error", err.Error()))
+		} else if n > 0 {
+			s.logger.Info("re-sealed shared secrets with the first of secrets.keys", slog.String("realm", r.Key), slog.Int("tenants", n))
+		}
+	}
 }
 
 // Close closes every served realm's database. Stop Run (cancel its context)

@@ -261,3 +261,33 @@ func mustSQLite(t *testing.T, path, ddl string) {
 		t.Fatalf("%s: %v", ddl, err)
 	}
 }
+
+// TestMain_PlaintextSecretsWarnOnce: the embedded shape without secrets.keys
+// starts, warning once that shared secrets are stored in plain text.
+func TestMain_PlaintextSecretsWarnOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra string
+		warnings    int
+	}{
+		{"NoKeys", "", 1},
+		{"Keys", "secrets: {keys: [MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=]}\n", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mustConfigFile(t, "listen: 127.0.0.1:0\ndataDir: "+t.TempDir()+"\nrealms:\n  global: {baseUrl: http://localhost:8080}\n"+tc.extra)
+			var stderr bytes.Buffer
+			m := &Main{Stdout: io.Discard, Stderr: &stderr}
+			if err := m.ParseFlags([]string{"serve", "--config", cfg}); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(stderr.String(), "secrets.keys is not set"); n != tc.warnings {
+				t.Fatalf("%d plaintext warnings, want %d:\n%s", n, tc.warnings, stderr.String())
+			}
+		})
+	}
+}
