@@ -96,7 +96,10 @@ type server struct {
 	cfgPath string
 	cmd     *exec.Cmd
 	out     *syncBuffer
-	exited  chan struct{}
+	// Env is added to the process's environment at each start (the crash
+	// suite's migration.PauseEnv); a test may change it between restarts.
+	Env    []string
+	exited chan struct{}
 }
 
 // syncBuffer collects a process's output for failure messages.
@@ -187,6 +190,9 @@ func (s *server) start() {
 	s.cmd = exec.Command(filepath.Join(binDir, "realmhook"), "serve", "--config", s.cfgPath)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	s.cmd.Dir = s.Dir
+	if len(s.Env) > 0 {
+		s.cmd.Env = append(os.Environ(), s.Env...)
+	}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

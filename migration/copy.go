@@ -214,6 +214,7 @@ func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer 
 		if n != iv.rows {
 			return fmt.Errorf("copy %s: the target wrote %d rows of %d", t.Name, n, iv.rows)
 		}
+		pauseAt(stepCopyWritten)
 		sum.merge(iv.sum)
 		next := checkpoint{Table: ti, After: iv.after, Sums: cp.withSum(ti, sum)}
 		if iv.ended {
@@ -251,6 +252,7 @@ func (s *Service) saveCheckpoint(ctx context.Context, l *lease, st store.Store, 
 		return err
 	}
 	*cp = next
+	pauseAt(stepCopyCheckpoint)
 	return l.keep(ctx, true)
 }
 
@@ -334,6 +336,7 @@ func (iv *interval) next() ([]store.Row, error) {
 	iv.rows += int64(len(b.rows))
 	iv.sum.merge(b.sum)
 	iv.after = b.after
+	pauseAt(stepCopyBatch)
 	return b.rows, nil
 }
 
@@ -491,6 +494,7 @@ func (s *Service) verifyTenant(ctx context.Context, l *lease, st store.Store, m 
 			return &failure{realmhook.ResponseOther, fmt.Sprintf("verify: table %s differs: source %s, target %s", t.Name, src, dst)}
 		}
 		rows += src.Rows
+		pauseAt(stepVerifyTable)
 	}
 	if err := s.checkWindow(m); err != nil {
 		return err

@@ -276,6 +276,7 @@ func (s *Service) Commit(ctx context.Context, realm, clientKey, id string) (*rea
 		} else if err != nil {
 			return nil, err
 		}
+		pauseAt(stepCommitRecorded)
 		return s.finishNow(ctx, home, m, false)
 	}
 }
@@ -407,6 +408,7 @@ func (s *Service) finishCommit(ctx context.Context, st store.Store, m *realmhook
 	if err := peer.Activate(ctx, t, &rec); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	pauseAt(stepCommitActivated)
 	if t.State != realmhook.TenantMoved || t.MovedTo != m.TargetRealm {
 		_, err := st.UpdateTenant(ctx, m.ClientKey, func(t *realmhook.Tenant) error {
 			t.State = realmhook.TenantMoved
@@ -432,6 +434,7 @@ func (s *Service) finishRollback(ctx context.Context, st store.Store, m *realmho
 			if err := peer.Discard(ctx, m, childrenFirst(s.tables)); err != nil {
 				return fmt.Errorf("rollback: %w", err)
 			}
+			pauseAt(stepRollbackDiscard)
 		} else {
 			s.log.Warn("rollback: target realm not configured; its copy, if any, stays",
 				"tenant", m.ClientKey, "migration_id", m.ID, "target", m.TargetRealm)

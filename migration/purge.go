@@ -86,6 +86,7 @@ func (s *Service) purgeTenant(ctx context.Context, st store.Store, clientKey str
 		if err := deleteTenantRows(ctx, st, tb, clientKey); err != nil {
 			return fmt.Errorf("purge %s: %w", tb.Name, err)
 		}
+		pauseAt(stepPurgeRows)
 	}
 	if err := st.DeleteTenant(ctx, clientKey); err != nil {
 		return fmt.Errorf("purge: %w", err)
