@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/realmhook/realmhook.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help run build test vet fmt lint clean reset check bench-copy bench-copy-pg bench-routed qsh-vectors refjs fuzz
+.PHONY: help run build test soak vet fmt lint clean reset check bench-copy bench-copy-pg bench-routed qsh-vectors refjs fuzz
 
 ## help: list the targets
 help:
@@ -89,6 +89,12 @@ reset:
 
 ## check: lint and test, what a reviewer runs before merging
 check: lint test
+
+## soak: the fault and isolation families with 30x the rows (REALMHOOK_SOAK=1), too long for CI; prints their summary lines
+soak:
+	@summary=$$(mktemp); \
+	REALMHOOK_SOAK=1 REALMHOOK_SUITE_SUMMARY=$$summary $(GO) test -count=1 -timeout 60m -run '^(TestFaults_|TestIsolation_)' ./integration; rc=$$?; \
+	if [ -s $$summary ]; then echo "== suite summary =="; sort $$summary; fi; rm -f $$summary; exit $$rc
 
 ## bench-copy: copy a 100k- and a 1M-row tenant SQLite→SQLite with the migration engine; prints rows/s, verification share, peak RSS and the ratio to the sqlite3 shell (BENCHFLAGS=-rows 100000 … to change). Needs the sqlite3 shell (Debian: apt-get install sqlite3)
 bench-copy:

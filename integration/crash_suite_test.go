@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -129,6 +130,15 @@ const crashCopy = notesTable + `migration:
   sweepInterval: 1s
 `
 
+// suiteRows is n rows, or 30 times n under make soak (REALMHOOK_SOAK set):
+// CI keeps the families quick, the soak run makes each copy long.
+func suiteRows(n int) int {
+	if os.Getenv("REALMHOOK_SOAK") != "" {
+		return 30 * n
+	}
+	return n
+}
+
 // crashCounts adds up a family's outcome across layouts.
 type crashCounts struct {
 	mu                             sync.Mutex
@@ -173,7 +183,7 @@ func TestFaults_CrashAtEveryStep(t *testing.T) {
 func runCrashStep(t *testing.T, s *server, ks *keyServer, dbs realmDBs, step crashStep) (ok bool, lost, dupl int) {
 	ten := newTenant(t)
 	mustInstall(t, s, ks, ten, "EU")
-	dbs["EU"].mustInsertNotes(t, ten.ClientKey, 700)
+	dbs["EU"].mustInsertNotes(t, ten.ClientKey, suiteRows(700))
 	for i := range 5 {
 		mustStatus(t, call(t, s, ten, "EU", http.MethodPut, fmt.Sprintf("/api/v1/properties/p%d", i), []byte(fmt.Sprintf(`{"n":%d}`, i))), http.StatusCreated, "put")
 	}

@@ -150,7 +150,7 @@ func TestFaults_LostDatabasesAndSlowLinks(t *testing.T) {
 func runLinkFault(t *testing.T, s *server, ks *keyServer, dbs realmDBs, links map[string]*pgLink, f linkFault) (outcome string, lost, dupl int) {
 	ten := newTenant(t)
 	mustInstall(t, s, ks, ten, "EU")
-	dbs["EU"].mustInsertNotes(t, ten.ClientKey, 700)
+	dbs["EU"].mustInsertNotes(t, ten.ClientKey, suiteRows(700))
 	mustStatus(t, call(t, s, ten, "EU", http.MethodPut, "/api/v1/properties/k", []byte(`"v"`)), http.StatusCreated, "put")
 	before := dbs["EU"].mustTenantRows(t, ten.ClientKey)
 	if f.pause != "" {
