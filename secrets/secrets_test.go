@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	_ "modernc.org/sqlite"
 
@@ -138,6 +139,20 @@ func (harness) Exec(t testing.TB, s store.Store, q string) {
 func (h harness) CreateAppTable(t testing.TB, s store.Store, name string) {
 	h.Exec(t, s, `CREATE TABLE "`+name+`" (tenant TEXT NOT NULL, id INTEGER NOT NULL, sub TEXT NOT NULL,
 		body TEXT, score REAL, data BLOB, flag BOOLEAN, at TIMESTAMP, PRIMARY KEY (tenant, id, sub))`)
+}
+
+// ReadBack is SQLite's: the wrapper leaves rows as the backend stores them.
+func (harness) ReadBack(v any) any {
+	switch x := v.(type) {
+	case bool:
+		if x {
+			return int64(1)
+		}
+		return int64(0)
+	case time.Time:
+		return x.UTC().Format("2006-01-02 15:04:05.000000-07:00")
+	}
+	return v
 }
 
 // TestStoreContract: the sealing store keeps the store contract.
