@@ -11,8 +11,7 @@ import (
 )
 
 // CheckSchema is the engine's start-up check of the migrated tables in every
-// served database. Each table must exist with its tenant column and a unique
-// key on tenant column + key (CheckTables). It then orders the tables by their foreign keys, read from the
+// served database. It orders the tables by their foreign keys, read from the
 // databases' own catalogs, so that a copy writes parents before children and
 // every delete (trim, rollback, purge) removes children before parents; a
 // cycle of foreign keys that cannot be deferred is refused, naming its
@@ -20,9 +19,6 @@ import (
 // (see checkTriggers). Call it once after New and before Run or any hook: the order is
 // the copy's checkpoint index, so it must not change while jobs run.
 func (s *Service) CheckSchema(ctx context.Context) error {
-	if err := s.CheckTables(ctx); err != nil {
-		return err
-	}
 	var fks []store.ForeignKey
 	for _, realm := range sortedKeys(s.served) {
 		st := s.served[realm]

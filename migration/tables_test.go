@@ -87,11 +87,11 @@ func TestCheckTablesAtStartUp(t *testing.T) {
 	e.mustExec("EU", `CREATE TABLE issue_notes (tenant TEXT NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (tenant, id))`)
 	cfg := e.cfg
 	cfg.Tables = append(cfg.Tables, extraTable)
-	err := e.serviceUnchecked(cfg).CheckSchema(t.Context())
+	err := e.serviceUnchecked(cfg).CheckTables(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "realm US") || !strings.Contains(err.Error(), "issue_notes") {
 		t.Fatalf("CheckTables = %v, want an error naming realm US and table issue_notes", err)
 	}
-	if err := e.serviceUnchecked(e.cfg).CheckSchema(t.Context()); err != nil {
+	if err := e.serviceUnchecked(e.cfg).CheckTables(t.Context()); err != nil {
 		t.Fatalf("CheckTables with every table present: %v", err)
 	}
 }

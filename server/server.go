@@ -135,6 +135,9 @@ func (s *Server) Handler() http.Handler { return s.hooks.Handler() }
 // Run runs the migration engine (copies, resumption after a crash, purges)
 // until ctx is done, then returns nil.
 func (s *Server) Run(ctx context.Context) error {
+	if err := s.CheckTables(ctx); err != nil {
+		return err
+	}
 	resealed := make(chan struct{})
 	go func() {
 		defer close(resealed)
@@ -143,6 +146,18 @@ func (s *Server) Run(ctx context.Context) error {
 	defer func() { <-resealed }()
 	if err := s.migrations.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("migration engine: %w", err)
+	}
+	return nil
+}
+
+// CheckTables checks that every migrated table exists in every served
+// realm's database with its tenant column and a unique key on tenant column
+// + key, naming realm and table otherwise. Run checks it first; the binary
+// checks it at start-up, before it listens. An app embedding realmhook
+// creates its tables between New and Run.
+func (s *Server) CheckTables(ctx context.Context) error {
+	if err := s.migrations.CheckTables(ctx); err != nil {
+		return fmt.Errorf("migrated tables: %w", err)
 	}
 	return nil
 }

@@ -162,6 +162,14 @@ func (m *Main) Run(ctx context.Context) error {
 		ln.Close()
 		return err
 	}
+	// A missing table, column or unique key is found now, before the
+	// server listens, not mid-copy with a tenant frozen.
+	if err := m.server.CheckTables(ctx); err != nil {
+		ln.Close()
+		_ = m.server.Close()
+		m.server = nil
+		return err
+	}
 	m.httpServer = &http.Server{
 		Handler:           hooks.LimitHeaders(m.server.Handler(), cfg.HTTP.MaxHeaderBytes),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
