@@ -293,7 +293,8 @@ func testTypeFidelity(t *testing.T, l layout, from, to string) {
 	dbs := mustRealmDBs(t, l)
 	src, dst := dbs[from], dbs[to]
 	same := src.backend == dst.backend
-	for _, realm := range []string{from, to} {
+	// global too: every served realm must hold every migrated table.
+	for _, realm := range []string{from, to, "global"} {
 		if dbs[realm].backend == postgresBackend {
 			// One session in UTC, so that timestamptz renders alike.
 			dbs[realm].db.SetMaxOpenConns(1)
@@ -402,6 +403,9 @@ func TestMigration_TypeRefusals(t *testing.T) {
 	dbs["EU"].mustExec(t, `CREATE TABLE priced (tenant TEXT NOT NULL, id INTEGER NOT NULL, price NUMERIC, PRIMARY KEY (tenant, id))`)
 	dbs["US"].mustExec(t, `CREATE TABLE measures (tenant TEXT NOT NULL, id BIGINT NOT NULL, v DOUBLE PRECISION, n NUMERIC(20,6), PRIMARY KEY (tenant, id))`)
 	dbs["EU"].mustExec(t, `CREATE TABLE measures (tenant TEXT NOT NULL, id INTEGER NOT NULL, v REAL, n NUMERIC, PRIMARY KEY (tenant, id))`)
+	// Every served realm must hold every migrated table (global is SQLite here).
+	dbs["global"].mustExec(t, `CREATE TABLE priced (tenant TEXT NOT NULL, id INTEGER NOT NULL, price NUMERIC, PRIMARY KEY (tenant, id))`)
+	dbs["global"].mustExec(t, `CREATE TABLE measures (tenant TEXT NOT NULL, id INTEGER NOT NULL, v REAL, n NUMERIC, PRIMARY KEY (tenant, id))`)
 
 	t.Run("MoneyIntoSQLiteAtSchedule", func(t *testing.T) {
 		s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: dbs.databases(), Extra: "tables:\n  - name: priced\n    tenantColumn: tenant\n    key: [id]\n"})
