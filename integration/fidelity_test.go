@@ -421,6 +421,7 @@ func TestMigration_TypeRefusals(t *testing.T) {
 	t.Run("IntervalFromSQLiteAtSchedule", func(t *testing.T) {
 		dbs["US"].mustExec(t, `CREATE TABLE spans (tenant TEXT NOT NULL, id BIGINT NOT NULL, d INTERVAL, PRIMARY KEY (tenant, id))`)
 		dbs["EU"].mustExec(t, `CREATE TABLE spans (tenant TEXT NOT NULL, id INTEGER NOT NULL, d TEXT, PRIMARY KEY (tenant, id))`)
+		dbs["global"].mustExec(t, `CREATE TABLE spans (tenant TEXT NOT NULL, id INTEGER NOT NULL, d TEXT, PRIMARY KEY (tenant, id))`)
 		s := mustStartServer(t, serverConfig{KeysURL: ks.URL, Databases: dbs.databases(), Extra: "tables:\n  - name: spans\n    tenantColumn: tenant\n    key: [id]\n"})
 		defer s.stop()
 		ten := newTenant(t)
