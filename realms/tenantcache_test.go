@@ -157,3 +157,55 @@ func mustOpenPostgres(t *testing.T, url string) store.Store {
 	}
 	return s
 }
+
+// countingStore counts the tenant reads that reach the database.
+type countingStore struct {
+	store.Store
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingStore) GetTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Store.GetTenant(ctx, clientKey)
+}
+
+// TestLocateCached_CostsALookup: a tenant polled again and again (a /status
+// poller, a tenant's API calls) is read from each realm's database once, not
+// once per call, and a tenant absent from a realm is remembered absent.
+func TestLocateCached_CostsALookup(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	var counters []*countingStore
+	var list []*Realm
+	for _, key := range []string{"EU", "US", "global"} {
+		c := &countingStore{Store: mustOpenSQLite(t, filepath.Join(dir, key+".db"))}
+		t.Cleanup(func() { c.Close() })
+		r, err := NewRealm(key, "http://h/realms/"+key, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counters, list = append(counters, c), append(list, r)
+	}
+	g, err := NewRegistry(list...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eu, _ := g.Get("EU")
+	if err := eu.Store.PutTenant(ctx, &realmhook.Tenant{ClientKey: "c1", SharedSecret: "s", State: realmhook.TenantActive}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		home, _, err := g.LocateCached(ctx, "c1")
+		if err != nil || home.Key != "EU" {
+			t.Fatalf("LocateCached = %v, %v; want EU", home, err)
+		}
+	}
+	for i, c := range counters {
+		if c.reads != 1 {
+			t.Errorf("realm %s: %d tenant reads for 100 lookups, want 1", list[i].Key, c.reads)
+		}
+	}
+}
