@@ -6,8 +6,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/julienschmidt/httprouter"
+
 	"github.com/realmhook/realmhook"
-	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/realms"
 )
 
@@ -46,17 +47,17 @@ func CallerFrom(ctx context.Context) (*Caller, bool) {
 // covers the path as received), and answers itself with 401 for a missing or
 // bad token, 421 naming the right realm for a tenant that lives elsewhere,
 // and 409 for a write while the tenant is frozen (per route). The handler
-// finds the Caller with CallerFrom. Answers carry X-Realm.
+// finds the Caller with CallerFrom. Answers carry X-Realm and X-Request-Id,
+// and are counted and logged like realmhook's own (route label "app").
 func (s *Server) App(route AppRoute, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		realm, err := s.opts.Realms.Match(r.Host, connectjwt.RequestPath(r), r.URL.Path)
+	h := s.instrument("app", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+		realm, err := s.calledRealm(r)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		w.Header().Set("X-Realm", realm.Key)
-		ctx := context.WithValue(r.Context(), calledRealmKey, realm)
-		r = r.WithContext(ctx)
+		ctx := r.Context()
 		policy := tenantAPIPolicy
 		policy.AllowContextQSH = route.FrontendTokens
 		auth, err := s.authenticate(r, policy)
@@ -85,6 +86,7 @@ func (s *Server) App(route AppRoute, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, callerKey{}, &Caller{Tenant: auth.Tenant, Realm: realm, DB: db})))
 	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h(w, r, nil) })
 }
 
 func safeMethod(m string) bool {

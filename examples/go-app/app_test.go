@@ -159,6 +159,9 @@ func TestGoApp_NotesMoveWithTheTenant(t *testing.T) {
 	if realm := got.Header.Get("X-Realm"); realm != "US" {
 		t.Fatalf("X-Realm %q, want US", realm)
 	}
+	if got.Header.Get("X-Request-Id") == "" {
+		t.Fatal("an app route's answer has no X-Request-Id: the middleware does not instrument it")
+	}
 	mustStatus(t, mustCall(t, a, key, "US", http.MethodGet, "/notes/n3", ""), http.StatusNotFound, "the note refused during the copy")
 	mustStatus(t, mustCall(t, a, key, "EU", http.MethodGet, "/notes/n1", ""), http.StatusMisdirectedRequest, "read from EU after the migration")
 	mustStatus(t, mustCall(t, a, key, "US", http.MethodPut, "/notes/n4", `{"body":"written in US"}`), http.StatusOK, "write in US after the migration")
