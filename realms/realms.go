@@ -64,11 +64,18 @@ func (r *Realm) SQLDB() (*sql.DB, error) {
 	if r.tenants == nil {
 		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "realm %s is not served here", r.Key)
 	}
-	d, ok := r.tenants.st.(interface{ SQLDB() (*sql.DB, error) })
-	if !ok {
-		return nil, fmt.Errorf("realm %s: its %s store offers no database/sql handle", r.Key, r.tenants.st.Backend())
+	// Wrappers (secrets.Store seals secrets) expose the store they wrap.
+	for st := r.tenants.st; st != nil; {
+		if d, ok := st.(interface{ SQLDB() (*sql.DB, error) }); ok {
+			return d.SQLDB()
+		}
+		u, ok := st.(interface{ Unwrap() store.Store })
+		if !ok {
+			break
+		}
+		st = u.Unwrap()
 	}
-	return d.SQLDB()
+	return nil, fmt.Errorf("realm %s: its %s store offers no database/sql handle", r.Key, r.tenants.st.Backend())
 }
 
 // RefreshTenant reads the tenant record from the database and caches it,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/integration/pgtest"
+	"github.com/realmhook/realmhook/secrets"
 	"github.com/realmhook/realmhook/store"
 	"github.com/realmhook/realmhook/store/postgres"
 	"github.com/realmhook/realmhook/store/sqlite"
@@ -208,4 +209,31 @@ func TestLocateCached_CostsALookup(t *testing.T) {
 			t.Errorf("realm %s: %d tenant reads for 100 lookups, want 1", list[i].Key, c.reads)
 		}
 	}
+}
+
+// TestRealm_SQLDBThroughWrappers: a realm whose store is wrapped (secrets
+// sealing) still gives the app its database.
+func TestRealm_SQLDBThroughWrappers(t *testing.T) {
+	s := mustOpenSQLite(t, filepath.Join(t.TempDir(), "eu.db"))
+	t.Cleanup(func() { s.Close() })
+	r, err := NewRealm("EU", "http://h/realms/eu", secrets.Store(s, mustKeyring(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := r.SQLDB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustKeyring(t *testing.T) *secrets.Keyring {
+	t.Helper()
+	ring, err := secrets.NewKeyring(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ring
 }
