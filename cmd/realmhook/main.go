@@ -187,13 +187,13 @@ func (m *Main) Run(ctx context.Context) error {
 	m.failed = make(chan error, 1)
 	go func() {
 		if err := m.server.Run(runCtx); err != nil {
-			m.logger.Error("migration engine stopped", slog.String("error", err.Error()))
+			m.logger.Error("migration engine stopped", slog.String("err", err.Error()))
 		}
 		m.done <- struct{}{}
 	}()
 	go func() {
 		if err := m.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.logger.Error("http server stopped", slog.String("error", err.Error()))
+			m.logger.Error("http server stopped", slog.String("err", err.Error()))
 			m.failed <- fmt.Errorf("http server: %w", err)
 		}
 		m.done <- struct{}{}
