@@ -5,8 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/migration"
 )
 
 // statusByCode is the one place a domain error code becomes an HTTP status.
@@ -19,16 +21,19 @@ var statusByCode = map[string]int{
 	realmhook.ETOOLARGE:        http.StatusRequestEntityTooLarge,
 	realmhook.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
 	realmhook.EMISDIRECTED:     http.StatusMisdirectedRequest,
-	// Internal errors are, in practice, a database that does not answer:
-	// transient, so callers are told to come back.
-	realmhook.EINTERNAL: http.StatusServiceUnavailable,
+	// A database that did not answer is transient: the caller is told to
+	// come back, and the host retries a hook so answered.
+	realmhook.EUNAVAILABLE: http.StatusServiceUnavailable,
+	realmhook.EINTERNAL:    http.StatusInternalServerError,
 }
 
+// statusOf is the status of a domain code; a code missing from the table is a
+// bug, so it is answered as one.
 func statusOf(code string) int {
 	if s, ok := statusByCode[code]; ok {
 		return s
 	}
-	return http.StatusServiceUnavailable
+	return http.StatusInternalServerError
 }
 
 // errorBody is the JSON every error response carries.
@@ -46,14 +51,35 @@ func errorBody(err error) map[string]any {
 	return body
 }
 
-// writeError answers with the error's status and JSON body. Internal errors
-// are logged with their detail and answered without it.
+// writeError answers with the error's status and JSON body. A bug is logged
+// with its detail and stack, a database that did not answer with its detail;
+// both are answered without it.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	code := realmhook.ErrorCode(err)
-	if code == realmhook.EINTERNAL {
-		s.log(r).Error("request failed", slog.String("error", err.Error()))
+	writeJSON(w, s.logError(r, err), errorBody(err))
+}
+
+// writeMigrationError answers a failed migration hook as writeError does,
+// with the errorResponseCode the migration engine derives for the error (none
+// for a database that did not answer: the host retries such an answer).
+func (s *Server) writeMigrationError(w http.ResponseWriter, r *http.Request, err error) {
+	status := s.logError(r, err)
+	body := errorBody(err)
+	if code := migration.ResponseCode(err); code != "" {
+		body["errorResponseCode"] = code
 	}
-	writeJSON(w, statusOf(code), errorBody(err))
+	writeJSON(w, status, body)
+}
+
+// logError logs what the caller will not be told and returns the status.
+func (s *Server) logError(r *http.Request, err error) int {
+	code := realmhook.ErrorCode(err)
+	switch code {
+	case realmhook.EINTERNAL:
+		s.log(r).Error("request failed", slog.String("err", err.Error()), slog.String("stack", string(debug.Stack())))
+	case realmhook.EUNAVAILABLE:
+		s.log(r).Warn("request failed: database did not answer", slog.String("err", err.Error()))
+	}
+	return statusOf(code)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

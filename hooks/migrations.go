@@ -81,25 +81,6 @@ func scheduleRequest(r *http.Request) (migration.Request, error) {
 	return migration.Request{MigrationID: id, Location: body.Location, StartTime: start, EndTime: end}, nil
 }
 
-// writeMigrationError answers a failed hook. Errors that carry a protocol code
-// are final for the host; a transient internal one is answered 503 without a
-// code, which the host retries.
-func (s *Server) writeMigrationError(w http.ResponseWriter, r *http.Request, err error) {
-	code := realmhook.ErrorCode(err)
-	if code == realmhook.EINTERNAL {
-		s.log(r).Error("migration hook failed", slog.String("error", err.Error()))
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-			"error": "unavailable", "message": "temporarily unavailable; retry",
-		})
-		return
-	}
-	body := errorBody(err)
-	if code != realmhook.EUNAUTHORIZED && code != realmhook.ETOOLARGE {
-		body["errorResponseCode"] = migration.ResponseCode(err)
-	}
-	writeJSON(w, statusOf(code), body)
-}
-
 // migrationView is how a migration is shown to the host.
 func migrationView(m *realmhook.Migration) map[string]any {
 	v := map[string]any{
@@ -115,11 +96,8 @@ func migrationView(m *realmhook.Migration) map[string]any {
 		},
 	}
 	if m.State == realmhook.MigrationFailed {
-		code := m.ErrorResponseCode
-		if code == "" {
-			code = realmhook.ResponseOther
-		}
-		v["errorResponseCode"] = code
+		// Recorded by the engine from migration.ResponseCode.
+		v["errorResponseCode"] = m.ErrorResponseCode
 	}
 	if m.Message != "" {
 		v["message"] = m.Message
@@ -177,10 +155,10 @@ func (s *Server) migrationStatus(w http.ResponseWriter, r *http.Request, _ httpr
 		id = strings.TrimSpace(q.Get("migrationId"))
 	}
 	auth, err := s.authenticate(r, statusPolicy)
-	if realmhook.ErrorCode(err) == realmhook.EINTERNAL && id != "" {
+	if realmhook.ErrorCode(err) == realmhook.EUNAVAILABLE && id != "" {
 		// Nothing verified the caller, so nothing of any migration is told:
 		// the answer is the same for every caller.
-		s.log(r).Warn("migration status: database unavailable; answered in-progress, stale", slog.String("error", err.Error()))
+		s.log(r).Warn("migration status: database unavailable; answered in-progress, stale", slog.String("err", err.Error()))
 		writeJSON(w, http.StatusOK, staleView(nil, id))
 		return
 	} else if err == nil {
@@ -195,10 +173,10 @@ func (s *Server) migrationStatus(w http.ResponseWriter, r *http.Request, _ httpr
 		s.seen.rememberTenant(auth.Home, auth.Tenant)
 		m, err = s.opts.Migrations.Status(r.Context(), auth.Home.Key, auth.Tenant.ClientKey, id)
 	}
-	if auth.Stale || realmhook.ErrorCode(err) == realmhook.EINTERNAL {
+	if auth.Stale || realmhook.ErrorCode(err) == realmhook.EUNAVAILABLE {
 		if err != nil {
 			s.log(r).Warn("migration status: database unavailable; answered the last status seen, stale",
-				slog.String("tenant", auth.Tenant.ClientKey), slog.String("migration_id", id), slog.String("error", err.Error()))
+				slog.String("tenant", auth.Tenant.ClientKey), slog.String("migration_id", id), slog.String("err", err.Error()))
 		}
 		last, _ := s.seen.status(auth.Tenant.ClientKey, id)
 		writeJSON(w, http.StatusOK, staleView(last, id))

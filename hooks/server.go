@@ -97,8 +97,7 @@ func New(opts Options) (*Server, error) {
 		})
 	})
 	s.router.PanicHandler = func(w http.ResponseWriter, r *http.Request, v any) {
-		s.log(r).Error("panic serving request", slog.Any("panic", v))
-		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": realmhook.EINTERNAL, "message": "internal error"})
+		s.writeError(w, r, fmt.Errorf("panic serving request: %v", v))
 	}
 
 	lc := opts.Lifecycle
@@ -301,7 +300,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 		if err := realm.Store.Ping(ctx); err != nil {
 			ready = false
 			realmsStatus[realm.Key] = "unavailable"
-			s.log(r).Warn("realm database not ready", slog.String("realm", realm.Key), slog.String("error", err.Error()))
+			s.log(r).Warn("realm database not ready", slog.String("realm", realm.Key), slog.String("err", err.Error()))
 			continue
 		}
 		realmsStatus[realm.Key] = "ok"

@@ -313,7 +313,7 @@ func TestServer_RoutingAndOps(t *testing.T) {
 	// told to come back (503), and the host retries a hook answered so.
 	us, _ := e.realms.Get("US")
 	us.Store.Close()
-	mustReply(t, e.call("US", "c1", "s", "GET", "/api/v1/properties/k", nil), http.StatusServiceUnavailable, realmhook.EINTERNAL)
+	mustReply(t, e.call("US", "c1", "s", "GET", "/api/v1/properties/k", nil), http.StatusServiceUnavailable, realmhook.EUNAVAILABLE)
 	// /status is the exception: the host rolls back on any non-2xx from it.
 	r = e.call("US", "c1", "s", "GET", "/dare-migration/status?migrationId=m", nil)
 	mustReply(t, r, http.StatusOK, "")

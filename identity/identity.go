@@ -195,7 +195,7 @@ func (l *Layer) hs256(r *http.Request, called *realms.Realm, p Policy, lookup Lo
 			}
 		}
 		h, t, err := locate(ctx, issuer)
-		if realmhook.ErrorCode(err) == realmhook.EINTERNAL && p.Realm == AnyRealm && p.LastSeen && l.opts.LastSeen != nil {
+		if realmhook.ErrorCode(err) == realmhook.EUNAVAILABLE && p.Realm == AnyRealm && p.LastSeen && l.opts.LastSeen != nil {
 			if sh, st, ok := l.opts.LastSeen(issuer); ok {
 				h, t, err, stale = sh, st, nil, true
 			}

@@ -11,12 +11,12 @@ import (
 	"github.com/realmhook/realmhook/store"
 )
 
-// peerFor returns the target's Peer, or a failure with E0002 when the target
+// peerFor returns the target's Peer, or a refusal with E0002 when the target
 // is not (or no longer) configured.
 func (s *Service) peerFor(m *realmhook.Migration) (Peer, error) {
 	p, ok := s.peers[m.TargetRealm]
 	if !ok {
-		return nil, &failure{realmhook.ResponseRealmNotSupported, fmt.Sprintf("target realm %s is not configured", m.TargetRealm)}
+		return nil, refusal(realmhook.EINVALID, errRealmNotSupported, "target realm %s is not configured", m.TargetRealm)
 	}
 	return p, nil
 }
@@ -57,14 +57,14 @@ func (s *Service) copyTenant(ctx context.Context, l *lease, st store.Store, m *r
 	}
 	cp, err := decodeCheckpoint(m.Checkpoint)
 	if err != nil {
-		return &failure{realmhook.ResponseOther, err.Error()}
+		return realmhook.Errorf(realmhook.EINVALID, "%s", err)
 	}
 	// Idempotent, and it re-checks on every resume that the target has not
 	// started serving the tenant in the meantime.
 	if err := peer.PrepareIncoming(ctx, tenant, m.ID); err != nil {
 		if realmhook.ErrorCode(err) == realmhook.ECONFLICT {
 			// The target's own refusal, meant to be read: say it.
-			return fmt.Errorf("prepare target: %w", &failure{realmhook.ResponseOther, "the target realm refused the tenant: " + realmhook.ErrorMessage(err)})
+			return fmt.Errorf("prepare target: %w", refusal(realmhook.ECONFLICT, errCannotGoOn, "the target realm refused the tenant: %s", realmhook.ErrorMessage(err)))
 		}
 		return err
 	}
@@ -462,7 +462,7 @@ func (s *Service) verifyTenant(ctx context.Context, l *lease, st store.Store, m 
 	}
 	cp, err := decodeCheckpoint(m.Checkpoint)
 	if err != nil {
-		return &failure{realmhook.ResponseOther, err.Error()}
+		return realmhook.Errorf(realmhook.EINVALID, "%s", err)
 	}
 	copied := cp != nil && cp.Summed && cp.Table == len(s.tables) && len(cp.Sums) == len(s.tables)
 	var rows int64
@@ -485,13 +485,13 @@ func (s *Service) verifyTenant(ctx context.Context, l *lease, st store.Store, m 
 				return fmt.Errorf("verify %s: %w", t.Name, err)
 			}
 			if now != src.Rows {
-				return &failure{realmhook.ResponseOther, fmt.Sprintf("verify: source changed during migration: table %s holds %d rows, %d when copied", t.Name, now, src.Rows)}
+				return refusal(realmhook.ECONFLICT, errCannotGoOn, "verify: source changed during migration: table %s holds %d rows, %d when copied", t.Name, now, src.Rows)
 			}
 		} else if src, dst, err = s.bothChecksums(ctx, st, peer, m.ClientKey, t, cols); err != nil {
 			return fmt.Errorf("verify %s: %w", t.Name, err)
 		}
 		if src != dst {
-			return &failure{realmhook.ResponseOther, fmt.Sprintf("verify: table %s differs: source %s, target %s", t.Name, src, dst)}
+			return refusal(realmhook.ECONFLICT, errCannotGoOn, "verify: table %s differs: source %s, target %s", t.Name, src, dst)
 		}
 		rows += src.Rows
 		pauseAt(stepVerifyTable)

@@ -280,7 +280,7 @@ func (p *gatedPeer) hold(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-p.release:
-		return fmt.Errorf("%w: connection lost", store.ErrUnavailable)
+		return fmt.Errorf("%w: connection lost", realmhook.ErrUnavailable)
 	}
 }
 

@@ -40,7 +40,7 @@ func TestCopyErrorsClassifiedOnce(t *testing.T) {
 		}
 	})
 	t.Run("UnavailableResumes", func(t *testing.T) {
-		if permanent(errors.Join(errors.New("copy notes"), store.ErrUnavailable)) {
+		if permanent(errors.Join(errors.New("copy notes"), realmhook.ErrUnavailable)) {
 			t.Fatal("an unavailable database is treated as permanent")
 		}
 	})

@@ -80,18 +80,18 @@ func (s *Service) Schedule(ctx context.Context, realm string, tenant *realmhook.
 		return nil, fmt.Errorf("schedule %s: %w", req.MigrationID, err)
 	}
 	if !s.cfg.Enabled {
-		return nil, hookError(realmhook.EINVALID, realmhook.ResponseNotSupported, "data residency migrations are switched off")
+		return nil, refusal(realmhook.EINVALID, errSwitchedOff, "data residency migrations are switched off")
 	}
 	peer, ok := s.peers[req.Location]
 	if !ok && req.Location != realm {
-		return nil, hookError(realmhook.EINVALID, realmhook.ResponseRealmNotSupported, "realm %s is not supported", req.Location)
+		return nil, refusal(realmhook.EINVALID, errRealmNotSupported, "realm %s is not supported", req.Location)
 	}
 	// A target that lacks a table would fail the copy hours later, with the
 	// tenant frozen; refuse now, naming the table.
 	if req.Location != realm {
 		if err := peer.CheckTables(ctx, s.tables); err != nil {
 			if c := realmhook.ErrorCode(err); c == realmhook.ENOTFOUND || c == realmhook.EINVALID {
-				return nil, hookError(realmhook.EINVALID, realmhook.ResponseOther, "target realm %s cannot take the tenant's data: %s", req.Location, realmhook.ErrorMessage(err))
+				return nil, realmhook.Errorf(realmhook.EINVALID, "target realm %s cannot take the tenant's data: %s", req.Location, realmhook.ErrorMessage(err))
 			}
 			return nil, fmt.Errorf("schedule %s: check target tables: %w", req.MigrationID, err)
 		}
@@ -140,7 +140,7 @@ func (s *Service) Schedule(ctx context.Context, realm string, tenant *realmhook.
 // repeat names another target.
 func sameSchedule(m *realmhook.Migration, req Request) (*realmhook.Migration, error) {
 	if m.TargetRealm != req.Location {
-		return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther,
+		return nil, realmhook.Errorf(realmhook.ECONFLICT,
 			"migration %q is already scheduled to %s, not %s", m.ID, m.TargetRealm, req.Location)
 	}
 	return m, nil
@@ -161,7 +161,7 @@ func (s *Service) checkCapacity(ctx context.Context, tenant *realmhook.Tenant, i
 			// frozen, that is until its rollback.
 			holds := m.State != realmhook.MigrationFailed || tenant.MigrationID == m.ID
 			if m.ClientKey == tenant.ClientKey && m.ID != id && holds {
-				return hookError(realmhook.ECONFLICT, realmhook.ResponseOther,
+				return realmhook.Errorf(realmhook.ECONFLICT,
 					"tenant %q has migration %q in state %s", tenant.ClientKey, m.ID, m.State)
 			}
 			if m.State != realmhook.MigrationFailed {
@@ -170,7 +170,7 @@ func (s *Service) checkCapacity(ctx context.Context, tenant *realmhook.Tenant, i
 		}
 	}
 	if s.cfg.MaxConcurrent > 0 && running >= s.cfg.MaxConcurrent {
-		return hookError(realmhook.ECONFLICT, realmhook.ResponseTooManyConcurrent,
+		return refusal(realmhook.ECONFLICT, errTooManyConcurrent,
 			"%d migrations are scheduled or running; the limit is %d", running, s.cfg.MaxConcurrent)
 	}
 	return nil
@@ -195,7 +195,7 @@ func (s *Service) Start(ctx context.Context, realm string, tenant *realmhook.Ten
 			return nil, fmt.Errorf("start %s: %w", req.MigrationID, err)
 		}
 		if req.Location != m.TargetRealm {
-			return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther,
+			return nil, realmhook.Errorf(realmhook.ECONFLICT,
 				"migration %q is scheduled to %s, not %s", m.ID, m.TargetRealm, req.Location)
 		}
 		switch m.State {
@@ -203,7 +203,7 @@ func (s *Service) Start(ctx context.Context, realm string, tenant *realmhook.Ten
 		case realmhook.MigrationCopying, realmhook.MigrationVerifying, realmhook.MigrationReadyToCommit:
 			return m, nil
 		default:
-			return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther, "migration %q is %s; it cannot start", m.ID, m.State)
+			return nil, realmhook.Errorf(realmhook.ECONFLICT, "migration %q is %s; it cannot start", m.ID, m.State)
 		}
 		err = s.startScheduled(ctx, realm, st, m, req)
 		if errors.Is(err, errStateChanged) {
@@ -221,10 +221,10 @@ func (s *Service) Start(ctx context.Context, realm string, tenant *realmhook.Ten
 // that still takes writes.
 func (s *Service) startScheduled(ctx context.Context, realm string, st store.Store, m *realmhook.Migration, req Request) error {
 	if err := s.checkWindow(m); err != nil {
-		return hookError(realmhook.ECONFLICT, realmhook.ResponseOther, "%s", err)
+		return err
 	}
 	if _, err := s.frozenTenant(ctx, st, m); err != nil {
-		return hookError(realmhook.ErrorCode(err), realmhook.ResponseOther, "start %s: %s", m.ID, realmhook.ErrorMessage(err))
+		return fmt.Errorf("start %s: %w", m.ID, err)
 	}
 	if m.TargetRealm == m.SourceRealm {
 		return s.transition(ctx, st, m, realmhook.MigrationReadyToCommit, "started; target is the current realm, nothing to copy", nil)
@@ -266,7 +266,7 @@ func (s *Service) Commit(ctx context.Context, realm, clientKey, id string) (*rea
 			return s.finishNow(ctx, home, m, false)
 		case realmhook.MigrationReadyToCommit:
 		default:
-			return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther, "migration %q is %s, not ready-to-commit", id, m.State)
+			return nil, realmhook.Errorf(realmhook.ECONFLICT, "migration %q is %s, not ready-to-commit", id, m.State)
 		}
 		// Recorded before anything changes, so a crash from here on is
 		// finished by Run, never left half-done.
@@ -329,7 +329,7 @@ func rollbackable(m *realmhook.Migration) (*realmhook.Migration, error) {
 	case realmhook.MigrationRolledBack:
 		return m, nil
 	case realmhook.MigrationCommitted:
-		return nil, hookError(realmhook.ECONFLICT, realmhook.ResponseOther, "migration %q is committed; it cannot be rolled back", m.ID)
+		return nil, realmhook.Errorf(realmhook.ECONFLICT, "migration %q is committed; it cannot be rolled back", m.ID)
 	}
 	return nil, nil
 }
@@ -492,7 +492,7 @@ func (s *Service) checkCrossing(ctx context.Context, st store.Store, target stri
 			_, err = s.incoming(ctx, st, peer, t, cols)
 		}
 		if code := realmhook.ErrorCode(err); code == realmhook.EINVALID || code == realmhook.ENOTFOUND {
-			return hookError(realmhook.EINVALID, realmhook.ResponseOther, "migration to realm %s: %s", target, realmhook.ErrorMessage(err))
+			return realmhook.Errorf(realmhook.EINVALID, "migration to realm %s: %s", target, realmhook.ErrorMessage(err))
 		} else if err != nil {
 			return fmt.Errorf("schedule: %w", err)
 		}

@@ -175,49 +175,41 @@ func (s *Service) runJob(ctx context.Context, l *lease, st store.Store, clientKe
 	}
 }
 
-// failure is a job error that ends the migration as failed with a
-// host-facing code.
-type failure struct {
-	code, msg string
-}
-
-func (f *failure) Error() string { return f.msg }
-
 // jobError decides what an error stopping a job means: a failed migration, a
 // job another party took over, or a transient error that a later poll retries
 // from the last checkpoint.
 func (s *Service) jobError(ctx context.Context, st store.Store, m *realmhook.Migration, err error) {
 	log := s.log.With("tenant", m.ClientKey, "migration_id", m.ID, "state", string(m.State))
-	var f *failure
 	switch {
 	case ctx.Err() != nil:
 		log.Info("migration job stopped", "reason", context.Cause(ctx))
 	case errors.Is(err, errLeaseLost), errors.Is(err, errStateChanged):
 		log.Info("migration job stopped", "reason", err)
-	case errors.As(err, &f):
-		s.failJob(ctx, st, m, f.code, f.msg, err.Error())
-	case permanent(err) && (m.State == realmhook.MigrationCopying || m.State == realmhook.MigrationVerifying):
-		s.failJob(ctx, st, m, realmhook.ResponseOther, hostMessage(m.State, err), err.Error())
+	case permanent(err) && failable(m.State):
+		log.Warn("migration failed", "err", err)
+		if err := s.fail(ctx, st, m, err); err != nil {
+			log.Warn("fail migration", "err", err)
+		}
 	default:
 		log.Warn("migration job interrupted; it resumes at the next poll", "err", err)
 	}
 }
 
-// failJob fails m: the host reads code and msg in /status; detail, the
-// whole error, goes to the log and the migration's events only.
-func (s *Service) failJob(ctx context.Context, st store.Store, m *realmhook.Migration, code, msg, detail string) {
-	s.log.Warn("migration failed", "tenant", m.ClientKey, "migration_id", m.ID, "state", string(m.State),
-		"code", code, "err", detail)
-	if err := s.fail(ctx, st, m, code, msg, detail); err != nil {
-		s.log.Warn("fail migration", "tenant", m.ClientKey, "migration_id", m.ID, "err", err)
+// failable reports whether a job in state may end the migration as failed: a
+// commit or rollback that was recorded is finished, never failed.
+func failable(state realmhook.MigrationState) bool {
+	switch state {
+	case realmhook.MigrationScheduled, realmhook.MigrationCopying, realmhook.MigrationVerifying:
+		return true
 	}
+	return false
 }
 
-// checkWindow returns a failure once the migration window has ended: a
+// checkWindow refuses (ECONFLICT) once the migration window has ended: a
 // migration not ready to commit by EndTime is failed.
 func (s *Service) checkWindow(m *realmhook.Migration) error {
 	if !s.now().Before(m.EndTime) {
-		return &failure{realmhook.ResponseOther, fmt.Sprintf("migration window ended at %s before the copy was verified", m.EndTime.UTC().Format(time.RFC3339))}
+		return refusal(realmhook.ECONFLICT, errCannotGoOn, "migration window ended at %s before the copy was verified", m.EndTime.UTC().Format(time.RFC3339))
 	}
 	return nil
 }

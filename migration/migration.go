@@ -310,12 +310,13 @@ func (s *Service) transition(ctx context.Context, st store.Store, m *realmhook.M
 	return nil
 }
 
-// fail moves m to failed with a host-facing code and short message; the
-// event records the detail.
-func (s *Service) fail(ctx context.Context, st store.Store, m *realmhook.Migration, code, msg, detail string) error {
-	return s.transition(ctx, st, m, realmhook.MigrationFailed, detail, func(n *realmhook.Migration) {
-		n.ErrorResponseCode = code
-		n.Message = msg
+// fail moves m to failed because of a permanent error: with the host-facing
+// code ResponseCode derives from it, the message hostMessage gives the host,
+// and the whole error as the audit event's detail.
+func (s *Service) fail(ctx context.Context, st store.Store, m *realmhook.Migration, cause error) error {
+	return s.transition(ctx, st, m, realmhook.MigrationFailed, cause.Error(), func(n *realmhook.Migration) {
+		n.ErrorResponseCode = ResponseCode(cause)
+		n.Message = hostMessage(m.State, cause)
 	})
 }
 

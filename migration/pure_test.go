@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -205,6 +206,8 @@ func TestCheckpointEncoding(t *testing.T) {
 	}
 }
 
+// TestResponseCode: every errorResponseCode is derived in ResponseCode, from
+// the reason an error wraps and its domain code.
 func TestResponseCode(t *testing.T) {
 	cases := []struct {
 		name string
@@ -212,10 +215,19 @@ func TestResponseCode(t *testing.T) {
 		want string
 	}{
 		{"Nil", nil, ""},
-		{"Plain", errors.New("boom"), realmhook.ResponseOther},
-		{"DomainWithoutCode", realmhook.Errorf(realmhook.EINVALID, "bad"), realmhook.ResponseOther},
+		{"Bug", errors.New("boom"), realmhook.ResponseOther},
+		{"Internal", realmhook.Errorf(realmhook.EINTERNAL, "bug"), realmhook.ResponseOther},
+		{"DomainWithoutReason", realmhook.Errorf(realmhook.EINVALID, "bad"), realmhook.ResponseOther},
 		{"NotScheduled", notScheduled("ck", "m1"), realmhook.ResponseNotScheduled},
-		{"Wrapped", fmt.Errorf("ctx: %w", hookError(realmhook.ECONFLICT, realmhook.ResponseTooManyConcurrent, "busy")), realmhook.ResponseTooManyConcurrent},
+		{"RealmNotSupported", refusal(realmhook.EINVALID, errRealmNotSupported, "no"), realmhook.ResponseRealmNotSupported},
+		{"SwitchedOff", refusal(realmhook.EINVALID, errSwitchedOff, "off"), realmhook.ResponseNotSupported},
+		{"Wrapped", fmt.Errorf("ctx: %w", refusal(realmhook.ECONFLICT, errTooManyConcurrent, "busy")), realmhook.ResponseTooManyConcurrent},
+		// The host retries an answer without a code: a database that did not
+		// answer gets none, nor does a call refused before the protocol.
+		{"Unavailable", fmt.Errorf("get: %w", realmhook.Unavailable(errors.New("connection refused"))), ""},
+		{"DeadlineExceeded", fmt.Errorf("get: %w", context.DeadlineExceeded), ""},
+		{"Unauthorized", realmhook.Errorf(realmhook.EUNAUTHORIZED, "bad token"), ""},
+		{"TooLarge", realmhook.Errorf(realmhook.ETOOLARGE, "big"), ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -173,7 +173,7 @@ func (s *Server) resealSecrets(ctx context.Context) {
 		}
 		n, err := sealed.Reseal(ctx)
 		if err != nil && ctx.Err() == nil {
-			s.logger.Warn("re-seal shared secrets", slog.String("realm", r.Key), slog.Int("resealed", n), slog.String("error", err.Error()))
+			s.logger.Warn("re-seal shared secrets", slog.String("realm", r.Key), slog.Int("resealed", n), slog.String("err", err.Error()))
 		} else if n > 0 {
 			s.logger.Info("re-sealed shared secrets with the first of secrets.keys", slog.String("realm", r.Key), slog.Int("tenants", n))
 		}

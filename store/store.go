@@ -6,7 +6,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,12 +13,11 @@ import (
 	"github.com/realmhook/realmhook"
 )
 
-// ErrUnavailable marks an error that says nothing about the data: the
-// database could not be reached, lost the connection, was shutting down or
-// busy. Backends wrap such errors with it (errors.Is finds it); it is the one
-// kind of error a migration retries. Every other error (a value the target
-// cannot hold, a constraint, a missing table) would recur.
-var ErrUnavailable = errors.New("database unavailable")
+// A database that could not be reached, lost the connection, was shutting
+// down or busy is realmhook.ErrUnavailable in the error's chain (backends mark
+// it with realmhook.Unavailable): the one kind of error a migration retries.
+// Every other error (a value the target cannot hold, a constraint, a missing
+// table) would recur.
 
 // RowError is a write the target refused because of a row's data: a value
 // it cannot hold exactly, a constraint, a duplicate key. It names the table

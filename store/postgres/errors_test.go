@@ -26,12 +26,12 @@ func TestErrorClasses(t *testing.T) {
 		{"23503", realmhook.EINVALID, false}, // foreign_key_violation
 		{"23514", realmhook.EINVALID, false}, // check_violation
 		{"23505", realmhook.ECONFLICT, false},
-		{"42703", realmhook.EINVALID, false}, // undefined_column
-		{"42804", realmhook.EINVALID, false}, // datatype_mismatch
-		{"42501", realmhook.EINVALID, false}, // insufficient_privilege
-		{"57014", realmhook.EINVALID, false}, // query_canceled by a timeout
-		{"57P01", realmhook.EINTERNAL, true}, // admin_shutdown
-		{"08006", realmhook.EINTERNAL, true}, // connection_failure
+		{"42703", realmhook.EINVALID, false},    // undefined_column
+		{"42804", realmhook.EINVALID, false},    // datatype_mismatch
+		{"42501", realmhook.EINVALID, false},    // insufficient_privilege
+		{"57014", realmhook.EINVALID, false},    // query_canceled by a timeout
+		{"57P01", realmhook.EUNAVAILABLE, true}, // admin_shutdown
+		{"08006", realmhook.EUNAVAILABLE, true}, // connection_failure
 		{"53300", realmhook.EINTERNAL, false},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
@@ -39,15 +39,15 @@ func TestErrorClasses(t *testing.T) {
 			if got := realmhook.ErrorCode(dataError(err)); got != tc.want {
 				t.Errorf("code = %s, want %s", got, tc.want)
 			}
-			if got := errors.Is(err, store.ErrUnavailable); got != tc.unavailable {
+			if got := errors.Is(err, realmhook.ErrUnavailable); got != tc.unavailable {
 				t.Errorf("unavailable = %v, want %v", got, tc.unavailable)
 			}
 		})
 	}
-	if !errors.Is(unavailable(fmt.Errorf("read: %w", io.ErrUnexpectedEOF)), store.ErrUnavailable) {
+	if !errors.Is(unavailable(fmt.Errorf("read: %w", io.ErrUnexpectedEOF)), realmhook.ErrUnavailable) {
 		t.Error("a connection cut mid-read is not marked unavailable")
 	}
-	if errors.Is(unavailable(errors.New("unable to encode \"infinity\" into binary format")), store.ErrUnavailable) {
+	if errors.Is(unavailable(errors.New("unable to encode \"infinity\" into binary format")), realmhook.ErrUnavailable) {
 		t.Error("an encoding error is marked unavailable")
 	}
 	var re *store.RowError

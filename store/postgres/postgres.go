@@ -58,6 +58,9 @@ type Store struct {
 
 	appOnce sync.Once
 	app     *sql.DB // database/sql over pool, from SQLDB
+
+	// closed is set by Close: every later call fails, as EUNAVAILABLE.
+	closed atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -155,13 +158,14 @@ func (s *Store) Backend() string { return "postgres" }
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping postgres: %w", err)
+		return realmhook.Unavailable(fmt.Errorf("ping postgres: %w", err))
 	}
 	return nil
 }
 
 // Close closes every connection of the pool.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	var err error
 	if s.app != nil {
 		err = s.app.Close()
@@ -181,7 +185,9 @@ var retryBackoff = []time.Duration{0, 50 * time.Millisecond, 250 * time.Millisec
 
 // run calls fn, and calls it again on a fresh connection when it failed because
 // the connection was lost. Only a statement the server never ran is retried,
-// unless idempotent says running it twice does no harm.
+// unless idempotent says running it twice does no harm. An error that shows
+// the database did not answer (a connection lost or never made, the store
+// closed) comes back as realmhook.EUNAVAILABLE.
 func (s *Store) run(ctx context.Context, idempotent bool, fn func(ctx context.Context) error) error {
 	var err error
 	for attempt, wait := range retryBackoff {
@@ -197,6 +203,9 @@ func (s *Store) run(ctx context.Context, idempotent bool, fn func(ctx context.Co
 		err = fn(ctx)
 		if err == nil || ctx.Err() != nil {
 			return err
+		}
+		if s.closed.Load() {
+			return realmhook.Unavailable(err)
 		}
 		if !notExecuted(err) && !(idempotent && connectionLost(err)) || attempt == len(retryBackoff)-1 {
 			return unavailable(err)
@@ -227,11 +236,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	})
 }
 
-// unavailable marks err with store.ErrUnavailable when it is a lost
-// connection or a server going away, which a later attempt may not meet.
+// unavailable marks err as realmhook.EUNAVAILABLE (realmhook.ErrUnavailable)
+// when it is a lost connection or a server going away, which a later attempt
+// may not meet.
 func unavailable(err error) error {
 	if connectionLost(err) {
-		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		return realmhook.Unavailable(err)
 	}
 	return err
 }

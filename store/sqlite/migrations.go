@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -49,7 +48,7 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, m *realmhook.Migrat
 	_, err := tx.ExecContext(ctx, `INSERT INTO realmhook_migration_events (at, client_key, migration_id, from_state, to_state, detail)
 		VALUES (?, ?, ?, ?, ?, ?)`, s.now().UnixMicro(), m.ClientKey, m.ID, string(from), string(m.State), detail)
 	if err != nil {
-		return fmt.Errorf("write event: %w", err)
+		return s.errorf("write event: %w", err)
 	}
 	return nil
 }
@@ -70,7 +69,7 @@ func (s *Store) CreateMigration(ctx context.Context, m *realmhook.Migration) err
 		return s.insertEvent(ctx, tx, m, "", "")
 	})
 	if err != nil {
-		return fmt.Errorf("create migration %s/%s: %w", m.ClientKey, m.ID, err)
+		return s.errorf("create migration %s/%s: %w", m.ClientKey, m.ID, err)
 	}
 	return nil
 }
@@ -82,7 +81,7 @@ func (s *Store) GetMigration(ctx context.Context, clientKey, id string) (*realmh
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "migration %s of tenant %q not found", id, clientKey)
 	} else if err != nil {
-		return nil, fmt.Errorf("get migration %s/%s: %w", clientKey, id, err)
+		return nil, s.errorf("get migration %s/%s: %w", clientKey, id, err)
 	}
 	return m, nil
 }
@@ -120,7 +119,7 @@ func (s *Store) UpdateMigration(ctx context.Context, m *realmhook.Migration, fro
 		return s.insertEvent(ctx, tx, m, from, detail)
 	})
 	if err != nil {
-		return fmt.Errorf("update migration %s/%s: %w", m.ClientKey, m.ID, err)
+		return s.errorf("update migration %s/%s: %w", m.ClientKey, m.ID, err)
 	}
 	return nil
 }
@@ -132,7 +131,7 @@ func (s *Store) PutMigration(ctx context.Context, m *realmhook.Migration) error 
 	}
 	if _, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO realmhook_migrations (`+migrationColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, migrationArgs(m)...); err != nil {
-		return fmt.Errorf("put migration %s/%s: %w", m.ClientKey, m.ID, err)
+		return s.errorf("put migration %s/%s: %w", m.ClientKey, m.ID, err)
 	}
 	return nil
 }
@@ -151,19 +150,19 @@ func (s *Store) ListMigrations(ctx context.Context, states ...realmhook.Migratio
 	q += ` ORDER BY created_at, client_key, id`
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
+		return nil, s.errorf("list migrations: %w", err)
 	}
 	defer rows.Close()
 	var out []*realmhook.Migration
 	for rows.Next() {
 		m, err := scanMigration(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list migrations: %w", err)
+			return nil, s.errorf("list migrations: %w", err)
 		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list migrations: %w", err)
+		return nil, s.errorf("list migrations: %w", err)
 	}
 	return out, nil
 }
@@ -173,7 +172,7 @@ func (s *Store) ListMigrationEvents(ctx context.Context, clientKey, id string) (
 	rows, err := s.r.QueryContext(ctx, `SELECT at, client_key, migration_id, from_state, to_state, detail
 		FROM realmhook_migration_events WHERE client_key = ? AND migration_id = ? ORDER BY id`, clientKey, id)
 	if err != nil {
-		return nil, fmt.Errorf("list migration events %s/%s: %w", clientKey, id, err)
+		return nil, s.errorf("list migration events %s/%s: %w", clientKey, id, err)
 	}
 	defer rows.Close()
 	var out []realmhook.MigrationEvent
@@ -181,13 +180,13 @@ func (s *Store) ListMigrationEvents(ctx context.Context, clientKey, id string) (
 		var e realmhook.MigrationEvent
 		var at int64
 		if err := rows.Scan(&at, &e.ClientKey, &e.MigrationID, &e.From, &e.To, &e.Detail); err != nil {
-			return nil, fmt.Errorf("list migration events %s/%s: %w", clientKey, id, err)
+			return nil, s.errorf("list migration events %s/%s: %w", clientKey, id, err)
 		}
 		e.At = time.UnixMicro(at).UTC()
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list migration events %s/%s: %w", clientKey, id, err)
+		return nil, s.errorf("list migration events %s/%s: %w", clientKey, id, err)
 	}
 	return out, nil
 }
@@ -204,11 +203,11 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.D
 		WHERE realmhook_leases.owner = excluded.owner OR realmhook_leases.until <= ?`,
 		name, owner, now.Add(ttl).UnixMicro(), now.UnixMicro())
 	if err != nil {
-		return false, fmt.Errorf("acquire lease %s: %w", name, err)
+		return false, s.errorf("acquire lease %s: %w", name, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("acquire lease %s: %w", name, err)
+		return false, s.errorf("acquire lease %s: %w", name, err)
 	}
 	return n == 1, nil
 }
@@ -216,7 +215,7 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.D
 // ReleaseLease frees the lease if owner holds it.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM realmhook_leases WHERE name = ? AND owner = ?`, name, owner); err != nil {
-		return fmt.Errorf("release lease %s: %w", name, err)
+		return s.errorf("release lease %s: %w", name, err)
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 
 	"github.com/realmhook/realmhook"
 )
@@ -16,7 +15,7 @@ func (s *Store) GetProperty(ctx context.Context, clientKey, key string) ([]byte,
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "property %q not found", key)
 	} else if err != nil {
-		return nil, fmt.Errorf("get property %s/%s: %w", clientKey, key, err)
+		return nil, s.errorf("get property %s/%s: %w", clientKey, key, err)
 	}
 	if v == nil {
 		v = []byte{}
@@ -55,7 +54,7 @@ func (s *Store) PutProperty(ctx context.Context, clientKey, key string, value []
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("put property %s/%s: %w", clientKey, key, err)
+		return false, s.errorf("put property %s/%s: %w", clientKey, key, err)
 	}
 	return created, nil
 }
@@ -78,7 +77,7 @@ func (s *Store) DeleteProperty(ctx context.Context, clientKey, key string) error
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("delete property %s/%s: %w", clientKey, key, err)
+		return s.errorf("delete property %s/%s: %w", clientKey, key, err)
 	}
 	return nil
 }
@@ -103,19 +102,19 @@ func (s *Store) ListProperties(ctx context.Context, clientKey, prefix, after str
 
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list properties %s: %w", clientKey, err)
+		return nil, s.errorf("list properties %s: %w", clientKey, err)
 	}
 	defer rows.Close()
 	var out []realmhook.Property
 	for rows.Next() {
 		var p realmhook.Property
 		if err := rows.Scan(&p.Key, &p.Value); err != nil {
-			return nil, fmt.Errorf("list properties %s: %w", clientKey, err)
+			return nil, s.errorf("list properties %s: %w", clientKey, err)
 		}
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list properties %s: %w", clientKey, err)
+		return nil, s.errorf("list properties %s: %w", clientKey, err)
 	}
 	return out, nil
 }

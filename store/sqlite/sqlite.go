@@ -5,6 +5,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -71,6 +73,9 @@ type Store struct {
 		getTenant, getProperty, tenantSeq                             *sql.Stmt // on r
 		checkWritable, insertProperty, updateProperty, deleteProperty *sql.Stmt // on w
 	}
+
+	// closed is set by Close: every later call fails, as EUNAVAILABLE.
+	closed atomic.Bool
 }
 
 // readConns is the size of the read pool, idle connections included, so a
@@ -184,16 +189,17 @@ func (s *Store) Path() string { return s.path }
 // Ping checks that both pools reach the database.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.w.PingContext(ctx); err != nil {
-		return fmt.Errorf("ping sqlite %s: %w", s.path, err)
+		return s.errorf("ping sqlite %s: %w", s.path, err)
 	}
 	if err := s.r.PingContext(ctx); err != nil {
-		return fmt.Errorf("ping sqlite %s: %w", s.path, err)
+		return s.errorf("ping sqlite %s: %w", s.path, err)
 	}
 	return nil
 }
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	s.stmtMu.Lock()
 	for _, st := range s.stmts {
 		st.Close()
@@ -318,16 +324,20 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// unavailable marks err with store.ErrUnavailable when the database was
-// busy or locked past the busy timeout: another writer held it, which a
-// later attempt may not meet.
+// unavailable marks err as realmhook.EUNAVAILABLE (realmhook.ErrUnavailable)
+// when the database did not answer: it stayed busy or locked past the busy
+// timeout (another writer held it, which a later attempt may not meet), or
+// the connection was gone.
 func unavailable(err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+			return realmhook.Unavailable(err)
 		}
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) {
+		return realmhook.Unavailable(err)
 	}
 	return err
 }
@@ -346,6 +356,16 @@ func timeFromMicros(v sql.NullInt64) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMicro(v.Int64).UTC()
+}
+
+// errorf wraps an error as fmt.Errorf does and classifies it as unavailable
+// does; after Close every error is EUNAVAILABLE.
+func (s *Store) errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	if s.closed.Load() {
+		return realmhook.Unavailable(err)
+	}
+	return unavailable(err)
 }
 
 // isUniqueViolation reports whether err is a primary key or unique constraint failure.

@@ -35,7 +35,7 @@ func (s *Store) GetTenant(ctx context.Context, clientKey string) (*realmhook.Ten
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "tenant %q not found", clientKey)
 	} else if err != nil {
-		return nil, fmt.Errorf("get tenant %s: %w", clientKey, err)
+		return nil, s.errorf("get tenant %s: %w", clientKey, err)
 	}
 	return t, nil
 }
@@ -46,7 +46,7 @@ func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
 		return realmhook.Errorf(realmhook.EINVALID, "tenant clientKey is required")
 	}
 	if err := putTenant(ctx, s.w, t); err != nil {
-		return fmt.Errorf("put tenant %s: %w", t.ClientKey, err)
+		return s.errorf("put tenant %s: %w", t.ClientKey, err)
 	}
 	return nil
 }
@@ -70,14 +70,14 @@ func putTenant(ctx context.Context, db execer, t *realmhook.Tenant) error {
 func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("update tenant %s: %w", clientKey, err)
+		return nil, s.errorf("update tenant %s: %w", clientKey, err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	t, err := scanTenant(tx.QueryRowContext(ctx, `SELECT `+tenantColumns+` FROM realmhook_tenants WHERE client_key = ?`, clientKey))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, realmhook.Errorf(realmhook.ENOTFOUND, "tenant %q not found", clientKey)
 	} else if err != nil {
-		return nil, fmt.Errorf("update tenant %s: %w", clientKey, err)
+		return nil, s.errorf("update tenant %s: %w", clientKey, err)
 	}
 	if err := change(t); err != nil {
 		return nil, err
@@ -86,10 +86,10 @@ func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(
 		return nil, realmhook.Errorf(realmhook.EINVALID, "update tenant %s: the client key cannot change", clientKey)
 	}
 	if err := putTenant(ctx, tx, t); err != nil {
-		return nil, fmt.Errorf("update tenant %s: %w", clientKey, err)
+		return nil, s.errorf("update tenant %s: %w", clientKey, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("update tenant %s: commit: %w", clientKey, err)
+		return nil, s.errorf("update tenant %s: commit: %w", clientKey, err)
 	}
 	return t, nil
 }
@@ -97,7 +97,7 @@ func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(
 // DeleteTenant removes the tenant record only; no error if absent.
 func (s *Store) DeleteTenant(ctx context.Context, clientKey string) error {
 	if _, err := s.w.ExecContext(ctx, `DELETE FROM realmhook_tenants WHERE client_key = ?`, clientKey); err != nil {
-		return fmt.Errorf("delete tenant %s: %w", clientKey, err)
+		return s.errorf("delete tenant %s: %w", clientKey, err)
 	}
 	return nil
 }
@@ -106,19 +106,19 @@ func (s *Store) DeleteTenant(ctx context.Context, clientKey string) error {
 func (s *Store) ListTenants(ctx context.Context, state realmhook.TenantState) ([]*realmhook.Tenant, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+tenantColumns+` FROM realmhook_tenants WHERE state = ? ORDER BY client_key`, string(state))
 	if err != nil {
-		return nil, fmt.Errorf("list tenants %s: %w", state, err)
+		return nil, s.errorf("list tenants %s: %w", state, err)
 	}
 	defer rows.Close()
 	var out []*realmhook.Tenant
 	for rows.Next() {
 		t, err := scanTenant(rows)
 		if err != nil {
-			return nil, fmt.Errorf("list tenants %s: %w", state, err)
+			return nil, s.errorf("list tenants %s: %w", state, err)
 		}
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tenants %s: %w", state, err)
+		return nil, s.errorf("list tenants %s: %w", state, err)
 	}
 	return out, nil
 }
