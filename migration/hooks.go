@@ -263,7 +263,7 @@ func (s *Service) Commit(ctx context.Context, realm, clientKey, id string) (*rea
 		case realmhook.MigrationCommitted:
 			return m, nil
 		case realmhook.MigrationCommitting:
-			return s.finishNow(ctx, home, m, false)
+			return s.finishNow(ctx, home, m)
 		case realmhook.MigrationReadyToCommit:
 		default:
 			return nil, realmhook.Errorf(realmhook.ECONFLICT, "migration %q is %s, not ready-to-commit", id, m.State)
@@ -277,7 +277,7 @@ func (s *Service) Commit(ctx context.Context, realm, clientKey, id string) (*rea
 			return nil, err
 		}
 		pauseAt(stepCommitRecorded)
-		return s.finishNow(ctx, home, m, false)
+		return s.finishNow(ctx, home, m)
 	}
 }
 
@@ -334,12 +334,14 @@ func rollbackable(m *realmhook.Migration) (*realmhook.Migration, error) {
 	return nil, nil
 }
 
-// finishNow finishes a recorded commit or rollback within the hook: under this
-// process's claim and the migration's lease. When another replica holds the
-// lease, it is finishing the job; the recorded state is the answer.
-func (s *Service) finishNow(ctx context.Context, home string, m *realmhook.Migration, preempt bool) (*realmhook.Migration, error) {
+// finishNow finishes a recorded commit within the hook: under this process's
+// claim and the migration's lease. It waits for, rather than stops, a job of
+// this process that holds the claim: that job is finishing the same commit.
+// When another replica holds the lease, it is finishing the job; the recorded
+// state is the answer.
+func (s *Service) finishNow(ctx context.Context, home string, m *realmhook.Migration) (*realmhook.Migration, error) {
 	name := leaseName(m.ClientKey, m.ID)
-	h, hctx, err := s.claim(ctx, name, preempt)
+	h, hctx, err := s.claim(ctx, name, false)
 	if err != nil {
 		return nil, err
 	}

@@ -157,9 +157,6 @@ func defaultOwner() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
-// Owner is the replica id this Service takes leases under.
-func (s *Service) Owner() string { return s.owner }
-
 // Run resumes every copying or verifying migration from its checkpoint and
 // finishes recorded commits and rollbacks, then, until ctx ends, takes over
 // jobs whose lease expired, fails migrations whose window ended, and sweeps

@@ -45,14 +45,6 @@ func TestCheckTransition(t *testing.T) {
 			t.Fatalf("checkTransition from unknown = %v, want EINVALID", err)
 		}
 	})
-	t.Run("Terminal", func(t *testing.T) {
-		for _, s := range allStates {
-			want := s == realmhook.MigrationCommitted || s == realmhook.MigrationRolledBack
-			if terminal(s) != want {
-				t.Errorf("terminal(%s) = %v, want %v", s, !want, want)
-			}
-		}
-	})
 }
 
 func mustChecksum(t *testing.T, rows ...store.Row) Checksum {

@@ -87,8 +87,3 @@ func checkTransition(from, to realmhook.MigrationState) error {
 	}
 	return realmhook.Errorf(realmhook.ECONFLICT, "migration cannot go from %s to %s", from, to)
 }
-
-// terminal reports whether a migration in state s is finished for good.
-func terminal(s realmhook.MigrationState) bool {
-	return len(transitions[s]) == 0
-}

@@ -61,15 +61,6 @@ func schemaMigrations() ([]schemaMigration, error) {
 	return ms, nil
 }
 
-// SchemaVersion is the schema version this binary migrates databases to.
-func SchemaVersion() int {
-	ms, err := schemaMigrations()
-	if err != nil {
-		return 0
-	}
-	return len(ms)
-}
-
 // migrate applies pending migrations in one transaction holding an advisory
 // lock, so replicas starting together apply each migration exactly once.
 func (s *Store) migrate(ctx context.Context) error {

@@ -257,15 +257,6 @@ func schemaMigrations() ([]schemaMigration, error) {
 	return ms, nil
 }
 
-// SchemaVersion is the newest schema version this binary knows.
-func SchemaVersion() int {
-	ms, err := schemaMigrations()
-	if err != nil || len(ms) == 0 {
-		return 0
-	}
-	return ms[len(ms)-1].version
-}
-
 // migrate applies the embedded migrations the database lacks, each in its own
 // immediate transaction so that two processes opening one file don't race.
 func (s *Store) migrate(ctx context.Context) error {
