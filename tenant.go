@@ -21,11 +21,76 @@ const (
 	// TenantUninstalled: the host uninstalled the app; data is kept so that a
 	// re-install finds it.
 	TenantUninstalled TenantState = "uninstalled"
+	// TenantPurging: the purge sweeper is deleting a moved tenant's leftover
+	// copy. Calls here are answered 421 towards MovedTo, as for TenantMoved,
+	// and no migration may move the tenant back in until the record is gone.
+	TenantPurging TenantState = "purging"
+	// TenantNone stands for "no record" in the transition table: a record is
+	// created from it and deleted to it.
+	TenantNone TenantState = ""
 )
 
-// TenantStates lists every TenantState, for whatever must visit every
-// tenant record whatever its state (re-sealing secrets with a new key).
-var TenantStates = []TenantState{TenantActive, TenantIncoming, TenantMoved, TenantUninstalled}
+// tenantTransitions is the state machine of one realm's record of a tenant:
+// every state it may move to from each state, and who moves it. An update
+// that keeps the state (an enable, a freeze, a re-install) is always allowed.
+var tenantTransitions = map[TenantState][]TenantState{
+	TenantNone: {
+		TenantActive,   // installed
+		TenantIncoming, // a migration prepares the target
+	},
+	TenantActive: {
+		TenantUninstalled, // uninstalled
+		TenantMoved,       // a commit, in the source
+		TenantNone,        // a rollback undoes the commit that activated it, in the target
+	},
+	TenantIncoming: {
+		TenantActive, // a commit activates the target
+		TenantNone,   // a rollback discards the target's copy
+	},
+	TenantMoved: {
+		TenantActive,   // a rollback of a half-done commit, in the source
+		TenantIncoming, // a migration back into this realm
+		TenantPurging,  // the purge sweeper, once PurgeAfter passed
+	},
+	TenantUninstalled: {
+		TenantActive, // a re-install
+	},
+	TenantPurging: {
+		TenantNone, // the sweeper deleted the copy
+	},
+}
+
+// TenantStates lists every state a tenant record may have.
+var TenantStates = []TenantState{TenantActive, TenantIncoming, TenantMoved, TenantUninstalled, TenantPurging}
+
+// CheckTenantTransition returns an ECONFLICT error unless a tenant record in
+// state from may move to state to (TenantNone: no record), and EINVALID for a
+// state it does not know. Every store checks each UpdateTenant with it.
+func CheckTenantTransition(from, to TenantState) error {
+	next, known := tenantTransitions[from]
+	if !known {
+		return Errorf(EINVALID, "unknown tenant state %q", from)
+	}
+	if _, known := tenantTransitions[to]; !known {
+		return Errorf(EINVALID, "unknown tenant state %q", to)
+	}
+	if from == to && from != TenantNone {
+		return nil
+	}
+	for _, s := range next {
+		if s == to {
+			return nil
+		}
+	}
+	return Errorf(ECONFLICT, "tenant record cannot go from %s to %s", stateName(from), stateName(to))
+}
+
+func stateName(s TenantState) string {
+	if s == TenantNone {
+		return "no record"
+	}
+	return string(s)
+}
 
 // Tenant is one installation of the app on one product site.
 type Tenant struct {
@@ -45,7 +110,7 @@ type Tenant struct {
 	Enabled bool
 	// MigrationID is set while a started migration freezes the tenant's writes.
 	MigrationID string
-	// MovedTo is the realm key the tenant was committed to (State == TenantMoved).
+	// MovedTo is the realm key the tenant was committed to (MovedAway).
 	MovedTo string
 	// PurgeAfter is when a moved tenant's leftover copy may be deleted.
 	PurgeAfter time.Time
@@ -54,8 +119,13 @@ type Tenant struct {
 	UpdatedAt   time.Time
 }
 
-// Frozen reports whether writes to the tenant's data are refused.
+// Frozen reports whether writes to the tenant's data are refused because a
+// migration holds the tenant.
 func (t *Tenant) Frozen() bool { return t.MigrationID != "" }
+
+// MovedAway reports whether the tenant was committed to another realm
+// (MovedTo) and this record is only its leftover copy, kept or being purged.
+func (t *Tenant) MovedAway() bool { return t.State == TenantMoved || t.State == TenantPurging }
 
 // Property is one entry of the built-in property store.
 type Property struct {

@@ -149,7 +149,7 @@ func installableOver(t *realmhook.Tenant) error {
 	switch {
 	case t.Frozen():
 		return realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated; install again after the migration ends", t.ClientKey)
-	case t.State == realmhook.TenantMoved:
+	case t.MovedAway():
 		return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q was migrated to realm %s and is pinned there", t.ClientKey, t.MovedTo).
 			With("pinnedRealm", t.MovedTo)
 	case t.State == realmhook.TenantIncoming:

@@ -156,7 +156,7 @@ func (s *Server) movedSince(r *http.Request, auth *identity.Identity, err error)
 	switch {
 	case gerr != nil || t.State == realmhook.TenantActive:
 		return err
-	case t.State == realmhook.TenantMoved:
+	case t.MovedAway():
 		return s.ident.Misdirected(auth.Called, t.MovedTo, t.ClientKey)
 	}
 	if home, _, lerr := s.opts.Realms.Locate(r.Context(), t.ClientKey); lerr == nil && home.Key != auth.Called.Key {

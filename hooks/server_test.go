@@ -649,3 +649,34 @@ func TestServer_StatusWhileDatabaseDown(t *testing.T) {
 		mustReply(t, r, http.StatusUnauthorized, realmhook.EUNAUTHORIZED)
 	})
 }
+
+// TestServer_LeftoverCopyIs421: a moved tenant's leftover copy, kept or being
+// purged, sends its caller to the realm the tenant moved to, and refuses a
+// re-install there.
+func TestServer_LeftoverCopyIs421(t *testing.T) {
+	for _, state := range []realmhook.TenantState{realmhook.TenantMoved, realmhook.TenantPurging} {
+		t.Run(string(state), func(t *testing.T) {
+			e := mustEnv(t, nil)
+			mustReply(t, e.install("EU", "c1", "s", "installed"), http.StatusNoContent, "")
+			eu, _ := e.realms.Get("EU")
+			ten, err := eu.Store.GetTenant(context.Background(), "c1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ten.State, ten.MovedTo = state, "US"
+			if err := eu.Store.PutTenant(context.Background(), ten); err != nil {
+				t.Fatal(err)
+			}
+			r := e.call("EU", "c1", "s", "GET", "/api/v1/properties/k", nil)
+			mustReply(t, r, http.StatusMisdirectedRequest, realmhook.EMISDIRECTED)
+			if r.body["expectedRealm"] != "US" || r.body["correctBaseUrl"] != e.base("US") {
+				t.Fatalf("421 body %v", r.body)
+			}
+			r = e.install("EU", "c1", "s2", "installed")
+			mustReply(t, r, http.StatusConflict, realmhook.ECONFLICT)
+			if r.body["pinnedRealm"] != "US" {
+				t.Fatalf("re-install over the leftover copy: %v, want pinned to US", r.body)
+			}
+		})
+	}
+}

@@ -186,7 +186,7 @@ func (l *Layer) hs256(r *http.Request, called *realms.Realm, p Policy, lookup Lo
 			case err == nil && t.State == realmhook.TenantActive:
 				tenant, home = t, called
 				return []byte(t.SharedSecret), nil
-			case err == nil && t.State == realmhook.TenantMoved:
+			case err == nil && t.MovedAway():
 				// The moved copy still holds the secret until it is purged.
 				tenant, misdirected, misdirectTo = t, true, t.MovedTo
 				return []byte(t.SharedSecret), nil

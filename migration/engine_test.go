@@ -2,6 +2,7 @@ package migration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -646,6 +647,15 @@ func TestTargetActiveTenantUntouched(t *testing.T) {
 	}
 }
 
+// dyingStore fails every row deletion, as a process killed mid-purge would.
+type dyingStore struct{ store.Store }
+
+var errDied = errors.New("died")
+
+func (dyingStore) DeleteRows(context.Context, store.Table, string, store.Row) (int64, error) {
+	return 0, errDied
+}
+
 func TestPurgeSweeper(t *testing.T) {
 	e := newEnv(t, "EU", "US")
 	ctx := t.Context()
@@ -883,9 +893,9 @@ func TestUninstalledDataInTargetIsNotOverwritten(t *testing.T) {
 	}
 }
 
-// TestPurgeAndMigrationBackDoNotOverlap: the sweeper marks a moved record
-// before deleting its rows, and a migration back into that realm takes the
-// record under the same lock, so one of them backs off.
+// TestPurgeAndMigrationBackDoNotOverlap: the sweeper moves a moved record to
+// purging before deleting its rows, and a migration back into that realm takes
+// the record under the same lock, so one of them backs off.
 func TestPurgeAndMigrationBackDoNotOverlap(t *testing.T) {
 	e := newEnv(t, "EU", "US")
 	ctx := t.Context()
@@ -896,12 +906,12 @@ func TestPurgeAndMigrationBackDoNotOverlap(t *testing.T) {
 	e.clock.Advance(25 * time.Hour)
 
 	t.Run("PurgeUnderWayRefusesMigrationBack", func(t *testing.T) {
-		// A sweeper that marked the record and then died mid-purge.
-		if _, err := e.stores["EU"].UpdateTenant(ctx, "ck", func(tn *realmhook.Tenant) error {
-			tn.MigrationID = purgingMarker
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+		// A sweeper that began the purge and then died.
+		if err := s.purgeTenant(ctx, dyingStore{e.stores["EU"]}, "ck"); !errors.Is(err, errDied) {
+			t.Fatalf("purge = %v, want it to die half-way", err)
+		}
+		if got := e.mustTenantState("EU", "ck"); got.State != realmhook.TenantPurging || got.Frozen() || got.MovedTo != "US" {
+			t.Fatalf("half-purged record is %s (frozen %v, moved to %q), want purging, not frozen, moved to US", got.State, got.Frozen(), got.MovedTo)
 		}
 		back := mustMigrate(t, s, "US", e.mustTenantState("US", "ck"), e.req("m2", "EU"))
 		if back.State != realmhook.MigrationFailed || !strings.Contains(back.Message, "previous copy") {

@@ -74,8 +74,9 @@ func (p localPeer) PrepareIncoming(ctx context.Context, t *realmhook.Tenant, mig
 		in.MovedTo = ""
 		in.PurgeAfter = time.Time{}
 	}
-	// Under the tenant's lock, so that the purge sweeper, which marks a
-	// record the same way before deleting, and this never both proceed.
+	// Under the tenant's lock, so that the purge sweeper, which moves a
+	// record to purging the same way before deleting, and this never both
+	// proceed.
 	_, err := p.s.UpdateTenant(ctx, t.ClientKey, func(cur *realmhook.Tenant) error {
 		switch {
 		case cur.State == realmhook.TenantActive:
@@ -84,7 +85,7 @@ func (p localPeer) PrepareIncoming(ctx context.Context, t *realmhook.Tenant, mig
 			// Data kept for a re-install here is not ours to overwrite, and a
 			// rollback would delete it.
 			return realmhook.Errorf(realmhook.ECONFLICT, "tenant %q has data kept from an uninstall in the target realm", t.ClientKey)
-		case cur.State == realmhook.TenantMoved && cur.MigrationID == purgingMarker:
+		case cur.State == realmhook.TenantPurging:
 			return realmhook.Errorf(realmhook.ECONFLICT, "the target realm is deleting tenant %q's previous copy; retry the migration when it is done", t.ClientKey)
 		case cur.State == realmhook.TenantIncoming && cur.MigrationID == migrationID:
 			return nil
@@ -206,7 +207,15 @@ func (p localPeer) Activate(ctx context.Context, t *realmhook.Tenant, m *realmho
 	act.MigrationID = ""
 	act.MovedTo = ""
 	act.PurgeAfter = time.Time{}
-	if err := p.s.PutTenant(ctx, &act); err != nil {
+	// Under the tenant's lock, and checked as every state change is.
+	_, err = p.s.UpdateTenant(ctx, t.ClientKey, func(cur *realmhook.Tenant) error {
+		if cur.State != realmhook.TenantIncoming || cur.MigrationID != m.ID {
+			return realmhook.Errorf(realmhook.ECONFLICT, "activate: target holds tenant %q as %s (migration %q)", t.ClientKey, cur.State, cur.MigrationID)
+		}
+		*cur = act
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("activate: %w", err)
 	}
 	return nil

@@ -35,7 +35,13 @@ func (s *Service) purgeRealm(ctx context.Context, l *lease, realm string, st sto
 	if err != nil {
 		return fmt.Errorf("list moved tenants: %w", err)
 	}
-	for _, t := range moved {
+	// A purge that stopped half-way (a crash, a lost lease) left its record
+	// purging; it is finished first.
+	purging, err := st.ListTenants(ctx, realmhook.TenantPurging)
+	if err != nil {
+		return fmt.Errorf("list purging tenants: %w", err)
+	}
+	for _, t := range append(purging, moved...) {
 		if !s.purgeDue(t) {
 			continue
 		}
@@ -51,29 +57,32 @@ func (s *Service) purgeRealm(ctx context.Context, l *lease, realm string, st sto
 	return nil
 }
 
+// purgeDue reports whether t's leftover copy is to be deleted now: it moved
+// away longer than PurgeAfter ago, or its purge began already.
 func (s *Service) purgeDue(t *realmhook.Tenant) bool {
-	return t.State == realmhook.TenantMoved && !t.PurgeAfter.IsZero() && t.PurgeAfter.Before(s.now())
+	switch t.State {
+	case realmhook.TenantPurging:
+		return true
+	case realmhook.TenantMoved:
+		return !t.PurgeAfter.IsZero() && t.PurgeAfter.Before(s.now())
+	}
+	return false
 }
-
-// purgingMarker is set as a moved record's MigrationID while the sweeper
-// deletes its rows. A moved record has no migration of its own, so the field
-// is free, and PrepareIncoming refuses a record so marked: a migration back
-// into this realm then never has its fresh copy deleted by the sweeper.
-const purgingMarker = "realmhook:purging"
 
 var errPurgeNotDue = errors.New("purge not due")
 
 // purgeTenant deletes a moved tenant's rows of every table (children before
-// parents), then its record.
-// Marking the record first, under the tenant's lock, decides the race with a
-// migration back into this realm: whichever takes the record first wins, and
-// the other backs off.
+// parents), then its record. Moving the record to purging first, under the
+// tenant's lock, decides the race with a migration back into this realm:
+// whichever takes the record first wins, and the other backs off
+// (PrepareIncoming refuses a purging record, and the sweeper leaves one that
+// went incoming alone). So the sweeper never deletes a fresh copy.
 func (s *Service) purgeTenant(ctx context.Context, st store.Store, clientKey string) error {
 	_, err := st.UpdateTenant(ctx, clientKey, func(t *realmhook.Tenant) error {
-		if !s.purgeDue(t) || (t.MigrationID != "" && t.MigrationID != purgingMarker) {
+		if !s.purgeDue(t) {
 			return errPurgeNotDue
 		}
-		t.MigrationID = purgingMarker
+		t.State = realmhook.TenantPurging
 		return nil
 	})
 	switch {

@@ -231,9 +231,12 @@ func underPath(path, base string) bool {
 	return path == base || strings.HasPrefix(path, base+"/")
 }
 
-// Locate finds the served realm holding the tenant's active record. While a
-// commit is being applied the tenant is briefly active in both source and
-// target; the target (not frozen) wins, since the commit is already recorded.
+// Locate finds the served realm whose record of the tenant serves it: the
+// record of the highest locateRank. A tenant lives in one realm, but while a
+// commit is applied its target is active before its source is marked moved,
+// and a rollback of that commit unfreezes the source only after the target's
+// copy is gone; the ranks pick the right record in every such moment, in
+// whatever order the realms are asked.
 func (g *Registry) Locate(ctx context.Context, clientKey string) (*Realm, *realmhook.Tenant, error) {
 	return g.locate(ctx, clientKey, func(r *Realm) (*realmhook.Tenant, error) { return r.Store.GetTenant(ctx, clientKey) })
 }
@@ -254,10 +257,11 @@ func (g *Registry) locate(ctx context.Context, clientKey string, get func(*Realm
 		} else if err != nil {
 			return nil, nil, fmt.Errorf("locate tenant in realm %s: %w", realm.Key, err)
 		}
-		if t.State != realmhook.TenantActive {
+		if locateRank(t) == 0 {
 			continue
 		}
-		if found == nil || (tenant.Frozen() && !t.Frozen()) {
+		if found == nil || locateRank(t) > locateRank(tenant) ||
+			(locateRank(t) == locateRank(tenant) && realm.Key < found.Key) {
 			found, tenant = realm, t
 		}
 	}
@@ -265,4 +269,21 @@ func (g *Registry) locate(ctx context.Context, clientKey string, get func(*Realm
 		return nil, nil, realmhook.Errorf(realmhook.ENOTFOUND, "no active tenant %q in the realms this process serves", clientKey)
 	}
 	return found, tenant, nil
+}
+
+// locateRank is how strongly a record claims to serve its tenant, 0 for not
+// at all. An active record that no migration holds outranks one a migration
+// froze: the frozen one is the source of that migration, and an unfrozen one
+// elsewhere can only be its target, activated by its commit. Records in the
+// other states never serve (incoming: not yet; moved or purging: no longer;
+// uninstalled: until a re-install). Two records of one rank should not exist;
+// should they, the lower realm key wins, so every replica answers alike.
+func locateRank(t *realmhook.Tenant) int {
+	switch {
+	case t.State != realmhook.TenantActive:
+		return 0
+	case t.Frozen():
+		return 1
+	}
+	return 2
 }

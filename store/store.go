@@ -103,13 +103,16 @@ type Store interface {
 
 	// GetTenant returns the tenant record, whatever its state.
 	GetTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error)
-	// PutTenant inserts or replaces the whole tenant record.
+	// PutTenant inserts or replaces the whole tenant record, as given: it
+	// creates records (and lets tests set any state). A change of an existing
+	// record's state goes through UpdateTenant, which checks it.
 	PutTenant(ctx context.Context, t *realmhook.Tenant) error
 	// UpdateTenant reads the tenant, lets change edit it and writes it back in
 	// one transaction that holds off every other writer of the record, so two
 	// read-modify-writes (a lifecycle hook and a migration's freeze) cannot
 	// undo each other. ENOTFOUND if there is no record; an error from change
-	// aborts the update and is returned as is.
+	// aborts the update and is returned as is; a state change that
+	// realmhook.CheckTenantTransition refuses aborts it with ECONFLICT.
 	UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error)
 	// DeleteTenant removes the tenant record only (not its rows); no error if absent.
 	DeleteTenant(ctx context.Context, clientKey string) error

@@ -89,6 +89,25 @@ func TestOpen(t *testing.T) {
 		}
 	})
 
+	t.Run("PurgingSentinelBecomesState", func(t *testing.T) {
+		// A database from before 0003 holding a half-done purge, marked the old
+		// way; 0003 turns it into the purging state.
+		url := pgtest.NewDatabase(t)
+		s := mustOpen(t, url)
+		mustNoErr(t, s.PutTenant(t.Context(), &realmhook.Tenant{ClientKey: "ck", SharedSecret: "x", State: realmhook.TenantMoved, MigrationID: "realmhook:purging", MovedTo: "US"}))
+		mustNoErr(t, s.PutTenant(t.Context(), &realmhook.Tenant{ClientKey: "other", SharedSecret: "x", State: realmhook.TenantActive, MigrationID: "m1"}))
+		mustExec(t, s, "DELETE FROM realmhook_schema_version WHERE version >= 3")
+		_ = s.Close()
+		s2 := mustOpen(t, url)
+		got, err := s2.GetTenant(t.Context(), "ck")
+		if err != nil || got.State != realmhook.TenantPurging || got.MigrationID != "" || got.MovedTo != "US" {
+			t.Fatalf("half-purged record after 0003 = %+v, %v; want purging, no migration, moved to US", got, err)
+		}
+		if other, err := s2.GetTenant(t.Context(), "other"); err != nil || other.State != realmhook.TenantActive || other.MigrationID != "m1" {
+			t.Fatalf("0003 touched a frozen active tenant: %+v, %v", other, err)
+		}
+	})
+
 	t.Run("ReopenKeepsData", func(t *testing.T) {
 		url := pgtest.NewDatabase(t)
 		s := mustOpen(t, url)

@@ -77,11 +77,16 @@ func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(
 		if err != nil {
 			return err
 		}
+		from := t.State
 		if changeErr = change(t); changeErr != nil {
 			return changeErr
 		}
 		if t.ClientKey != clientKey {
 			changeErr = realmhook.Errorf(realmhook.EINVALID, "update tenant %q: the client key cannot change", clientKey)
+			return changeErr
+		}
+		if err := realmhook.CheckTenantTransition(from, t.State); err != nil {
+			changeErr = fmt.Errorf("update tenant %q: %w", clientKey, err)
 			return changeErr
 		}
 		if _, err := tx.Exec(ctx, putTenantSQL, tenantArgs(t)...); err != nil {

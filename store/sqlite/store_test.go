@@ -122,6 +122,38 @@ func TestOpen_SchemaVersion(t *testing.T) {
 	})
 }
 
+// TestOpen_PurgingSentinelBecomesState: a database from before 0003 holding a
+// half-done purge, marked the old way; 0003 turns it into the purging state.
+func TestOpen_PurgingSentinelBecomesState(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "realm.db")
+	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	for _, tn := range []*realmhook.Tenant{
+		{ClientKey: "ck", SharedSecret: "x", State: realmhook.TenantMoved, MigrationID: "realmhook:purging", MovedTo: "US"},
+		{ClientKey: "other", SharedSecret: "x", State: realmhook.TenantActive, MigrationID: "m1"},
+	} {
+		if err := s.PutTenant(t.Context(), tn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	mustExec(t, path, `DELETE FROM realmhook_schema_version WHERE version >= 3`)
+	s, err = sqlite.Open(t.Context(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer s.Close()
+	got, err := s.GetTenant(t.Context(), "ck")
+	if err != nil || got.State != realmhook.TenantPurging || got.MigrationID != "" || got.MovedTo != "US" {
+		t.Fatalf("half-purged record after 0003 = %+v, %v; want purging, no migration, moved to US", got, err)
+	}
+	if other, err := s.GetTenant(t.Context(), "other"); err != nil || other.State != realmhook.TenantActive || other.MigrationID != "m1" {
+		t.Fatalf("0003 touched a frozen active tenant: %+v, %v", other, err)
+	}
+}
+
 func TestOpen_ReopenKeepsData(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nested", "dirs", "realm.db")
 	s, err := sqlite.Open(t.Context(), path, sqlite.Options{})

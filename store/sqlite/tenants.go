@@ -79,11 +79,15 @@ func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(
 	} else if err != nil {
 		return nil, s.errorf("update tenant %s: %w", clientKey, err)
 	}
+	from := t.State
 	if err := change(t); err != nil {
 		return nil, err
 	}
 	if t.ClientKey != clientKey {
 		return nil, realmhook.Errorf(realmhook.EINVALID, "update tenant %s: the client key cannot change", clientKey)
+	}
+	if err := realmhook.CheckTenantTransition(from, t.State); err != nil {
+		return nil, fmt.Errorf("update tenant %s: %w", clientKey, err)
 	}
 	if err := putTenant(ctx, tx, t); err != nil {
 		return nil, s.errorf("update tenant %s: %w", clientKey, err)

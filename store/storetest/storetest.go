@@ -67,5 +67,6 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, h) })
 	t.Run("PropertyText", func(t *testing.T) { testPropertyText(t, h) })
 	t.Run("CheckTable", func(t *testing.T) { testCheckTable(t, h) })
+	t.Run("TenantTransitions", func(t *testing.T) { testTenantTransitions(t, h) })
 	t.Run("Unavailable", func(t *testing.T) { testUnavailable(t, h) })
 }
