@@ -943,3 +943,20 @@ func TestPurgeAndMigrationBackDoNotOverlap(t *testing.T) {
 		}
 	})
 }
+
+// TestStoppedServiceTellsHostToRetry: a hook that reaches a Service being shut
+// down is EUNAVAILABLE, answered without an errorResponseCode, so the host
+// retries it (on another replica, or after the restart) instead of failing
+// the migration.
+func TestStoppedServiceTellsHostToRetry(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	ctx := t.Context()
+	s := e.service(e.cfg, nil)
+	tn := e.mustTenant("EU", "ck", 1, 1)
+	must(s.Schedule(ctx, "EU", tn, e.req("m1", "US")))(t)
+	s.Close()
+	_, err := s.Rollback(ctx, "EU", "ck", "m1")
+	if realmhook.ErrorCode(err) != realmhook.EUNAVAILABLE || ResponseCode(err) != "" {
+		t.Fatalf("rollback on a stopped service = %v (response code %q), want EUNAVAILABLE without one", err, ResponseCode(err))
+	}
+}

@@ -10,8 +10,10 @@ import (
 	"github.com/realmhook/realmhook/store"
 )
 
-// errStopped: the Service was closed, so it takes on no more work.
-var errStopped = errors.New("migration service stopped")
+// errStopped: the Service was closed (the process is shutting down), so it
+// takes on no more work. A hook refused so may succeed on another replica or
+// after a restart: the host is told to retry.
+var errStopped = realmhook.Errorf(realmhook.EUNAVAILABLE, "the migration service is stopping; retry")
 
 // errLeaseLost: another replica took the job's lease; this replica stops.
 var errLeaseLost = errors.New("lease lost to another replica")
