@@ -13,12 +13,6 @@ import (
 	"github.com/realmhook/realmhook"
 )
 
-// A database that could not be reached, lost the connection, was shutting
-// down or busy is realmhook.ErrUnavailable in the error's chain (backends mark
-// it with realmhook.Unavailable): the one kind of error a migration retries.
-// Every other error (a value the target cannot hold, a constraint, a missing
-// table) would recur.
-
 // RowError is a write the target refused because of a row's data: a value
 // it cannot hold exactly, a constraint, a duplicate key. It names the table
 // and, where known, the column and the row's key: the tenant's data, for
@@ -93,7 +87,12 @@ type Row []any
 //
 // Errors are *realmhook.Error where the caller can act on them: ENOTFOUND for a
 // missing tenant, property or migration; ECONFLICT for a failed compare-and-set;
-// EMIGRATING for a write to a frozen tenant. Anything else is wrapped with context.
+// EMIGRATING for a write to a frozen tenant; EUNAVAILABLE (realmhook.ErrUnavailable
+// in the chain, marked by realmhook.Unavailable) for a database that could not
+// be reached, lost the connection, was shutting down or busy, which is the one
+// kind of error a migration retries and the host is told to retry. Every other
+// error (a value the target cannot hold, a constraint, a missing table) would
+// recur. Anything else is wrapped with context.
 type Store interface {
 	// Backend names the implementation ("sqlite", "postgres") for logs and metrics.
 	Backend() string
