@@ -84,6 +84,17 @@ func (a *appDB) tenantRecord(t testing.TB, clientKey string) string {
 	return state
 }
 
+// leftoverCopies counts the records in a realm that the purge sweeper has
+// still to delete (moved or being purged).
+func (a *appDB) leftoverCopies(t testing.TB) int {
+	t.Helper()
+	var n int
+	if err := a.db.QueryRow(`SELECT count(*) FROM realmhook_tenants WHERE state IN ('moved', 'purging')`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // crashStep is one point of a migration at which the crash suite kills the
 // process holding the job, and how the host then finishes the migration.
 type crashStep struct {
@@ -191,6 +202,14 @@ func runCrashStep(t *testing.T, s *server, ks *keyServer, dbs realmDBs, step cra
 	m := newHostMigration(t, s, ten, "EU", "US", time.Hour)
 
 	// The process the crash strikes: paused at the step, if there is one.
+	if step.finish == "purge" {
+		// The earlier steps' tenants are purged by the same sweeper: were one
+		// still due, the pause would strike its purge at start-up, before
+		// this tenant's commit, and this tenant's purge would never come.
+		waitFor(t, 60*time.Second, "the earlier steps' purges", func() bool {
+			return dbs["EU"].leftoverCopies(t) == 0
+		})
+	}
 	if step.pause != "" {
 		s.kill()
 		s.Env = []string{migration.PauseEnv + "=" + step.pause}
