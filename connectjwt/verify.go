@@ -228,13 +228,24 @@ func checkClaimForms(payload []byte, c *connectClaims) error {
 	if c.IssuedAt == nil {
 		return verifiedReject(ReasonMalformed, "token has no iat claim")
 	}
-	var raw map[string]json.RawMessage
+	// A struct, not a map of every claim: this runs on every request, and
+	// encoding/json matches its fields the way it matches the JWT library's
+	// (case-insensitively, the last duplicate winning), so it sees exactly
+	// the values the library read.
+	var raw struct {
+		Exp json.RawMessage `json:"exp"`
+		Iat json.RawMessage `json:"iat"`
+		Nbf json.RawMessage `json:"nbf"`
+	}
 	if err := json.Unmarshal(payload, &raw); err != nil {
 		return &RejectError{Reason: ReasonMalformed, Detail: "payload is not a JSON object", Err: err, Verified: true}
 	}
-	for _, name := range []string{"exp", "iat", "nbf"} {
-		v, ok := raw[name]
-		if !ok {
+	for _, f := range [...]struct {
+		name string
+		v    json.RawMessage
+	}{{"exp", raw.Exp}, {"iat", raw.Iat}, {"nbf", raw.Nbf}} {
+		name, v := f.name, f.v
+		if v == nil {
 			continue
 		}
 		if v = bytes.TrimSpace(v); len(v) == 0 || !(v[0] == '-' || '0' <= v[0] && v[0] <= '9') {

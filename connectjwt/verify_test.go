@@ -133,6 +133,9 @@ func TestVerifier_VerifyHS256(t *testing.T) {
 		{name: "ExpNumericString", token: hs256(jwt.MapClaims{"exp": fmt.Sprint(testNow.Add(3 * time.Minute).Unix())}), wantReason: ReasonMalformed},
 		{name: "IatNumericString", token: hs256(jwt.MapClaims{"iat": fmt.Sprint(testNow.Unix())}), wantReason: ReasonMalformed},
 		{name: "NbfNumericString", token: hs256(jwt.MapClaims{"nbf": fmt.Sprint(testNow.Unix())}), wantReason: ReasonMalformed},
+		// encoding/json matches claim names case-insensitively, so the JWT
+		// library reads "EXP" as exp: the form check must see it too.
+		{name: "ExpNumericStringOtherCase", token: hs256(jwt.MapClaims{"exp": nil, "EXP": fmt.Sprint(testNow.Add(3 * time.Minute).Unix())}), wantReason: ReasonMalformed},
 		{name: "IatNull", token: tamperSigned(t, hs256(jwt.MapClaims{"iat": nil}), secret, `"iat":null`), wantReason: ReasonMalformed},
 		{name: "QSHForAnotherPath", token: hs256(jwt.MapClaims{"qsh": otherPathQSH}), wantReason: ReasonQSH},
 		{name: "QSHForAnotherQuery", token: hs256(nil), target: "https://app.example.com/realms/eu/dare-migration/start?a=1&b=3", wantReason: ReasonQSH},
