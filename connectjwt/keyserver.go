@@ -297,46 +297,22 @@ func (k *KeyServer) client() *http.Client {
 	return k.Client
 }
 
-func (k *KeyServer) timeout() time.Duration {
-	if k.Timeout <= 0 {
-		return DefaultKeyTimeout
-	}
-	return k.Timeout
-}
-
-func (k *KeyServer) maxBytes() int64 {
-	if k.MaxBytes <= 0 {
-		return DefaultKeyMaxBytes
-	}
-	return k.MaxBytes
-}
-
-func (k *KeyServer) missTTL() time.Duration {
-	if k.MissTTL <= 0 {
-		return DefaultKeyMissTTL
-	}
-	return k.MissTTL
-}
-
+func (k *KeyServer) timeout() time.Duration { return orDefault(k.Timeout, DefaultKeyTimeout) }
+func (k *KeyServer) maxBytes() int64        { return orDefault(k.MaxBytes, DefaultKeyMaxBytes) }
+func (k *KeyServer) missTTL() time.Duration { return orDefault(k.MissTTL, DefaultKeyMissTTL) }
+func (k *KeyServer) ttl() time.Duration     { return orDefault(k.TTL, DefaultKeyTTL) }
+func (k *KeyServer) fetchBurst() int        { return orDefault(k.FetchBurst, DefaultKeyFetchBurst) }
 func (k *KeyServer) fetchesPerSecond() float64 {
-	if k.FetchesPerSecond <= 0 {
-		return DefaultKeyFetchesPerSecond
-	}
-	return k.FetchesPerSecond
+	return orDefault(k.FetchesPerSecond, DefaultKeyFetchesPerSecond)
 }
 
-func (k *KeyServer) fetchBurst() int {
-	if k.FetchBurst <= 0 {
-		return DefaultKeyFetchBurst
+// orDefault is v, or def where v is left zero (or set negative): every
+// KeyServer field reads "zero means the default".
+func orDefault[T int | int64 | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
 	}
-	return k.FetchBurst
-}
-
-func (k *KeyServer) ttl() time.Duration {
-	if k.TTL <= 0 {
-		return DefaultKeyTTL
-	}
-	return k.TTL
+	return v
 }
 
 // waiters reports how many callers joined the fetch of kid after the first;
