@@ -78,6 +78,15 @@ type Main struct {
 // itself; main then exits instead of waiting for a signal.
 func (m *Main) Failed() <-chan error { return m.failed }
 
+// fail reports the first failure of the HTTP server or the engine; a second
+// one finds the process already on its way out.
+func (m *Main) fail(err error) {
+	select {
+	case m.failed <- err:
+	default:
+	}
+}
+
 // NewMain returns a Main writing to the process's stdout and stderr.
 func NewMain() *Main { return &Main{Stdout: os.Stdout, Stderr: os.Stderr} }
 
@@ -188,13 +197,16 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() {
 		if err := m.server.Run(runCtx); err != nil {
 			m.logger.Error("migration engine stopped", slog.String("err", err.Error()))
+			// A process serving hooks without its engine would accept
+			// migrations it never copies: exit, as for a failed listener.
+			m.fail(fmt.Errorf("migration engine: %w", err))
 		}
 		m.done <- struct{}{}
 	}()
 	go func() {
 		if err := m.httpServer.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.logger.Error("http server stopped", slog.String("err", err.Error()))
-			m.failed <- fmt.Errorf("http server: %w", err)
+			m.fail(fmt.Errorf("http server: %w", err))
 		}
 		m.done <- struct{}{}
 	}()
