@@ -118,6 +118,20 @@ type reply struct {
 
 func (e *env) send(method, url, token string, body []byte) reply {
 	e.t.Helper()
+	status, header, raw := e.do(method, url, token, body)
+	r := reply{status: status, header: header}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			e.t.Fatalf("%s %s answered %d with non-JSON %q", method, url, status, raw)
+		}
+	}
+	return r
+}
+
+// do sends one request, with the token in the Authorization header when
+// there is one, and returns the whole answer.
+func (e *env) do(method, url, token string, body []byte) (int, http.Header, []byte) {
+	e.t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
@@ -131,13 +145,7 @@ func (e *env) send(method, url, token string, body []byte) reply {
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	r := reply{status: resp.StatusCode, header: resp.Header}
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &r.body); err != nil {
-			e.t.Fatalf("%s %s answered %d with non-JSON %q", method, url, resp.StatusCode, raw)
-		}
-	}
-	return r
+	return resp.StatusCode, resp.Header, raw
 }
 
 func (e *env) install(realm, clientKey, secret, event string) reply {
@@ -384,20 +392,8 @@ func TestServer_WriteRacingCommitIs421(t *testing.T) {
 // sendRaw is send that keeps the body's bytes.
 func (e *env) sendRaw(method, url, token string, body []byte) (int, []byte) {
 	e.t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "JWT "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
+	status, _, raw := e.do(method, url, token, body)
+	return status, raw
 }
 
 // Until a token's signature has verified with the tenant's secret, the caller
