@@ -1,6 +1,9 @@
 package realmhook
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // MigrationState is where a data residency migration stands. The states the
 // host reads are "ready-to-commit" and "failed"; the rest are ours.
@@ -83,4 +86,25 @@ type MigrationEvent struct {
 	From        MigrationState // "" for the first event
 	To          MigrationState
 	Detail      string
+}
+
+// Limits of a migration window as an app declares it (Connect's
+// dataResidency.maxMigrationDurationHours, Forge's migration:dataResidency
+// module): the host takes it in steps of MigrationHoursStep.
+const (
+	MinMigrationHours  = 0.5
+	MaxMigrationHours  = 24
+	MigrationHoursStep = 0.5
+	// ForgeMigrationHours is Forge's default window.
+	ForgeMigrationHours = 1.5
+)
+
+// CheckMigrationHours is the one rule for a declared migration window:
+// EINVALID unless h is from MinMigrationHours to MaxMigrationHours in steps
+// of MigrationHoursStep.
+func CheckMigrationHours(h float64) error {
+	if h < MinMigrationHours || h > MaxMigrationHours || math.Mod(h, MigrationHoursStep) != 0 {
+		return Errorf(EINVALID, "must be from %g to %g hours in steps of %g, got %g", float64(MinMigrationHours), float64(MaxMigrationHours), MigrationHoursStep, h)
+	}
+	return nil
 }

@@ -29,7 +29,36 @@ type Config struct {
 	Internal Internal `yaml:"internal"`
 	// Secrets seals tenants' shared secrets in every served realm's database.
 	Secrets Secrets `yaml:"secrets"`
+	// Forge serves the app as a Forge remote too (on when forge.appId is set).
+	Forge Forge `yaml:"forge"`
 }
+
+// Forge configures the Forge remote: the realms' base URLs are the remote's
+// baseUrl map (global as its default), its calls carry Forge Invocation
+// Tokens, and its migration hooks and lifecycle events arrive under the
+// paths below. Connect stays on beside it (a Connect-on-Forge app).
+type Forge struct {
+	// AppID is the Forge app's id (a UUID or its ARI,
+	// ari:cloud:ecosystem::app/<uuid>); set, it turns Forge on.
+	AppID string `yaml:"appId"`
+	// JWKSURL is where the keys that sign FITs are published.
+	JWKSURL string `yaml:"jwksUrl"`
+	// MigrationPath is the migration:dataResidency module's path: the five
+	// hooks arrive at {realm base URL}{path}/schedule|start|status|commit|rollback.
+	MigrationPath string `yaml:"migrationPath"`
+	// EventsPath is the remote endpoint lifecycle events are delivered to.
+	EventsPath string `yaml:"eventsPath"`
+	// MaxMigrationDurationHours is the module's migration window.
+	MaxMigrationDurationHours float64 `yaml:"maxMigrationDurationHours"`
+	// Remote is the key of the remote in manifest.yml.
+	Remote string `yaml:"remote"`
+	// Connect marks a Connect app moving to Forge: the manifest names the
+	// remote in app.connect.remote so each tenant keeps its realm.
+	Connect bool `yaml:"connect"`
+}
+
+// Enabled reports whether the app is served as a Forge remote.
+func (f Forge) Enabled() bool { return f.AppID != "" }
 
 // Secrets configures how tenants' shared secrets are kept at rest.
 type Secrets struct {

@@ -502,3 +502,54 @@ func setDB(c *Config, key, db string) {
 	r.Database = db
 	c.Realms[key] = r
 }
+
+func TestValidate_Forge(t *testing.T) {
+	const app = "406d303d-0393-4ec4-ad7c-1435be94583a"
+	on := func(c *Config) { c.Forge.AppID = app }
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   string
+	}{
+		{"OffByDefault", func(c *Config) {}, ""},
+		{"UUID", on, ""},
+		{"ARI", func(c *Config) { c.Forge.AppID = "ari:cloud:ecosystem::app/" + app }, ""},
+		{"AppIDNotUUID", func(c *Config) { c.Forge.AppID = "my-app" }, "config: forge.appId: want the app's UUID or ARI"},
+		{"ConnectWithoutAppID", func(c *Config) { c.Forge.Connect = true }, "config: forge.appId: required to turn Forge on"},
+		{"JWKSURLBad", func(c *Config) { on(c); c.Forge.JWKSURL = "jwks.example.com" }, "config: forge.jwksUrl: must be an absolute http(s) URL"},
+		{"MigrationPathRelative", func(c *Config) { on(c); c.Forge.MigrationPath = "migration" }, "config: forge.migrationPath: want an absolute path"},
+		{"EventsPathTrailingSlash", func(c *Config) { on(c); c.Forge.EventsPath = "/forge/" }, "config: forge.eventsPath: want an absolute path"},
+		{"EventsUnderMigration", func(c *Config) { on(c); c.Forge.EventsPath = "/migration/events" }, "config: forge.eventsPath: \"/migration/events\" lies on forge.migrationPath"},
+		{"HoursTooFew", func(c *Config) { on(c); c.Forge.MaxMigrationDurationHours = 0.25 }, "config: forge.maxMigrationDurationHours: must be from 0.5 to 24 hours in steps of 0.5, got 0.25"},
+		{"HoursTooMany", func(c *Config) { on(c); c.Forge.MaxMigrationDurationHours = 25 }, "config: forge.maxMigrationDurationHours: must be from 0.5 to 24"},
+		{"HoursOffStep", func(c *Config) { on(c); c.Forge.MaxMigrationDurationHours = 1.2 }, "config: forge.maxMigrationDurationHours: must be from 0.5 to 24"},
+		{"HoursOnStep", func(c *Config) { on(c); c.Forge.MaxMigrationDurationHours = 6 }, ""},
+		{"RemoteKeyBad", func(c *Config) { on(c); c.Forge.Remote = "my remote" }, "config: forge.remote: want 1 to 23"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			tt.mutate(cfg)
+			cfg.applyDefaults()
+			err := cfg.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			mustFailWith(t, err, tt.want)
+		})
+	}
+}
+
+func TestLoad_ForgeDefaults(t *testing.T) {
+	cfg := mustParse(t, minimalYAML+"forge:\n  appId: 406d303d-0393-4ec4-ad7c-1435be94583a\n", nil)
+	want := Forge{AppID: "406d303d-0393-4ec4-ad7c-1435be94583a", JWKSURL: "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json",
+		MigrationPath: "/migration", EventsPath: "/forge/events", MaxMigrationDurationHours: 1.5, Remote: "backend"}
+	if cfg.Forge != want {
+		t.Errorf("forge = %+v, want %+v", cfg.Forge, want)
+	}
+	_, err := parse([]byte(minimalYAML+"forge:\n  appId: 406d303d-0393-4ec4-ad7c-1435be94583a\n  maxMigrationDurationHours: 30\n"), env{}.lookup)
+	mustFailWith(t, err, "forge.maxMigrationDurationHours")
+}

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/migration"
 )
 
@@ -39,6 +40,11 @@ const (
 	DefaultMaxConcurrent  = 10
 	DefaultLogLevel       = "info"
 	DefaultLogFormat      = "json"
+	// Forge's own defaults (Atlassian's manifest reference).
+	DefaultForgeJWKSURL       = forgefit.DefaultJWKSURL
+	DefaultForgeMigrationPath = "/migration"
+	DefaultForgeEventsPath    = "/forge/events"
+	DefaultForgeRemote        = "backend"
 )
 
 // Load reads the YAML file at path, expands ${VAR} and ${VAR:-default} from
@@ -139,6 +145,16 @@ func (c *Config) applyDefaults() {
 	setDuration(&m.PurgeAfter, migration.DefaultPurgeAfter)
 	setDuration(&m.LeaseTTL, migration.DefaultLeaseTTL)
 	setDuration(&m.SweepInterval, migration.DefaultSweepInterval)
+
+	if f := &c.Forge; f.Enabled() {
+		setString(&f.JWKSURL, DefaultForgeJWKSURL)
+		setString(&f.MigrationPath, DefaultForgeMigrationPath)
+		setString(&f.EventsPath, DefaultForgeEventsPath)
+		setString(&f.Remote, DefaultForgeRemote)
+		if f.MaxMigrationDurationHours == 0 {
+			f.MaxMigrationDurationHours = realmhook.ForgeMigrationHours
+		}
+	}
 
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/secrets"
 )
 
@@ -85,6 +86,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateSecrets(); err != nil {
+		return err
+	}
+	if err := c.validateForge(); err != nil {
 		return err
 	}
 	switch c.Log.Level {
@@ -377,4 +381,59 @@ func (c *Config) ServedRealms() []string {
 // they are unless migration.enabled is false.
 func (c *Config) MigrationEnabled() bool {
 	return c.Migration.Enabled == nil || *c.Migration.Enabled
+}
+
+// forgeRemoteKey is the manifest reference's rule for a remote's key.
+var forgeRemoteKey = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,23}$`)
+
+// validateForge checks the forge section; every key but appId has a
+// default, so any forge key written without an appId is a mistake.
+func (c *Config) validateForge() error {
+	f := c.Forge
+	if !f.Enabled() {
+		for _, set := range []struct {
+			key string
+			set bool
+		}{
+			{"forge.jwksUrl", f.JWKSURL != ""}, {"forge.migrationPath", f.MigrationPath != ""}, {"forge.eventsPath", f.EventsPath != ""},
+			{"forge.maxMigrationDurationHours", f.MaxMigrationDurationHours != 0}, {"forge.remote", f.Remote != ""}, {"forge.connect", f.Connect},
+		} {
+			if set.set {
+				return invalidf("forge.appId", "required to turn Forge on (%s is set)", set.key)
+			}
+		}
+		return nil
+	}
+	if _, err := forgefit.AppARI(f.AppID); err != nil {
+		return invalidf("forge.appId", "want the app's UUID or ARI (%s<uuid>), got %q", forgefit.AppARIPrefix, f.AppID)
+	}
+	if err := checkHTTPURL("forge.jwksUrl", f.JWKSURL); err != nil {
+		return err
+	}
+	for _, p := range []struct{ key, v string }{{"forge.migrationPath", f.MigrationPath}, {"forge.eventsPath", f.EventsPath}} {
+		if err := checkRoutePath(p.key, p.v); err != nil {
+			return err
+		}
+	}
+	if f.MigrationPath == f.EventsPath || strings.HasPrefix(f.EventsPath, f.MigrationPath+"/") {
+		return invalidf("forge.eventsPath", "%q lies on forge.migrationPath %q", f.EventsPath, f.MigrationPath)
+	}
+	if err := realmhook.CheckMigrationHours(f.MaxMigrationDurationHours); err != nil {
+		return invalidf("forge.maxMigrationDurationHours", "%s", realmhook.ErrorMessage(err))
+	}
+	if !forgeRemoteKey.MatchString(f.Remote) {
+		return invalidf("forge.remote", "want 1 to 23 of a-z A-Z 0-9 _ -, got %q", f.Remote)
+	}
+	return nil
+}
+
+// routePath is a path realmhook registers routes under: segments of
+// unreserved characters, no trailing slash.
+var routePath = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
+
+func checkRoutePath(key, p string) error {
+	if !routePath.MatchString(p) {
+		return invalidf(key, "want an absolute path such as /migration (segments of letters, digits, . _ ~ -, no trailing /), got %q", p)
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/url"
 	"regexp"
 	"sort"
@@ -33,13 +32,6 @@ var KnownRegions = []string{"AU", "CA", "CH", "DE", "EU", "GB", "IN", "JP", "KR"
 // MaxKeyLen is the longest app key the host accepts.
 const MaxKeyLen = 80
 
-// Limits of dataResidency.maxMigrationDurationHours, which the host takes in
-// steps of MigrationHoursStep.
-const (
-	MinMigrationHours  = 0.5
-	MaxMigrationHours  = 24
-	MigrationHoursStep = 0.5
-)
 
 // templatePlaceholder is how the repository's atlassian-connect.json marks
 // the field realmhook fills in: a template, not a descriptor to publish.
@@ -362,8 +354,11 @@ func (l *linter) dataResidency(v any) {
 		return
 	}
 	h, err := n.Float64()
-	if err != nil || h < MinMigrationHours || h > MaxMigrationHours || math.Mod(h, MigrationHoursStep) != 0 {
-		l.add(path, "must be from %g to %g hours in steps of %g, got %s", float64(MinMigrationHours), float64(MaxMigrationHours), MigrationHoursStep, n)
+	if err == nil {
+		err = realmhook.CheckMigrationHours(h)
+	}
+	if err != nil {
+		l.add(path, "must be from %g to %g hours in steps of %g, got %s", float64(realmhook.MinMigrationHours), float64(realmhook.MaxMigrationHours), realmhook.MigrationHoursStep, n)
 	}
 }
 
