@@ -32,7 +32,6 @@ var KnownRegions = []string{"AU", "CA", "CH", "DE", "EU", "GB", "IN", "JP", "KR"
 // MaxKeyLen is the longest app key the host accepts.
 const MaxKeyLen = 80
 
-
 // templatePlaceholder is how the repository's atlassian-connect.json marks
 // the field realmhook fills in: a template, not a descriptor to publish.
 var templatePlaceholder = regexp.MustCompile(`^\{\{\s*[A-Za-z]+\s*\}\}$`)

@@ -105,7 +105,9 @@ func TestVerify(t *testing.T) {
 	for _, tc := range []struct {
 		name, token, reason string
 	}{
-		{"WrongAudience", sign(signer, claims(func(c *forgefit.Claims) { c.Audience = jwt.ClaimStrings{"ari:cloud:ecosystem::app/00000000-0000-0000-0000-000000000000"} })), connectjwt.ReasonAudience},
+		{"WrongAudience", sign(signer, claims(func(c *forgefit.Claims) {
+			c.Audience = jwt.ClaimStrings{"ari:cloud:ecosystem::app/00000000-0000-0000-0000-000000000000"}
+		})), connectjwt.ReasonAudience},
 		{"WrongIssuer", sign(signer, claims(func(c *forgefit.Claims) { c.Issuer = "someone" })), connectjwt.ReasonIssuer},
 		{"WrongAppID", sign(signer, claims(func(c *forgefit.Claims) { c.App.ID = "ari:cloud:ecosystem::app/00000000-0000-0000-0000-000000000000" })), forgefit.ReasonWrongApp},
 		{"UnknownKid", sign(mustSigner(t, "key-2"), inv.Claims()), connectjwt.ReasonKeyID},
@@ -193,7 +195,7 @@ func TestAppARI(t *testing.T) {
 	for in, want := range map[string]string{
 		"406D303D-0393-4ec4-ad7c-1435be94583a":                          appARI,
 		"ari:cloud:ecosystem::app/406d303d-0393-4ec4-ad7c-1435be94583a": appARI,
-		"my-app": "",
+		"my-app":                    "",
 		"ari:cloud:ecosystem::app/": "",
 	} {
 		got, err := forgefit.AppARI(in)
