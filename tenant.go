@@ -101,10 +101,17 @@ type Tenant struct {
 	ProductType              string
 	Description              string
 	ServiceEntitlementNumber string
-	InstallationID           string
-	OAuthClientID            string
-	PluginsVersion           string
-	AppKey                   string
+	// InstallationID is the installation's id: from a Connect install body,
+	// or the Forge installation (a Forge tenant's first one is its ClientKey;
+	// a re-install replaces it here, the key stays).
+	InstallationID string
+	// CloudID is the product site's cloud id, from a FIT or a Forge
+	// lifecycle event ("" when none said): a re-install on the same site
+	// finds its tenant by it.
+	CloudID        string
+	OAuthClientID  string
+	PluginsVersion string
+	AppKey         string
 
 	State   TenantState
 	Enabled bool

@@ -117,6 +117,11 @@ type Store interface {
 	DeleteTenant(ctx context.Context, clientKey string) error
 	// ListTenants returns tenants in the given state, by clientKey.
 	ListTenants(ctx context.Context, state realmhook.TenantState) ([]*realmhook.Tenant, error)
+	// FindTenants returns the client keys of the records, in any state,
+	// whose InstallationID is one of installationIDs or whose CloudID is
+	// cloudID (an empty cloudID matches none), by clientKey: how a Forge
+	// installation finds its tenant.
+	FindTenants(ctx context.Context, installationIDs []string, cloudID string) ([]string, error)
 	// TenantChanges tells a cache of tenant records what changed. Every write
 	// of a tenant record (insert, replace, update, delete; by any process)
 	// bumps the realm's tenant change sequence number in its own transaction.

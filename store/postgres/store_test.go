@@ -96,6 +96,9 @@ func TestOpen(t *testing.T) {
 		s := mustOpen(t, url)
 		mustNoErr(t, s.PutTenant(t.Context(), &realmhook.Tenant{ClientKey: "ck", SharedSecret: "x", State: realmhook.TenantMoved, MigrationID: "realmhook:purging", MovedTo: "US"}))
 		mustNoErr(t, s.PutTenant(t.Context(), &realmhook.Tenant{ClientKey: "other", SharedSecret: "x", State: realmhook.TenantActive, MigrationID: "m1"}))
+		// Back to the schema before 0003: what later migrations added goes too.
+		mustExec(t, s, "DROP INDEX realmhook_tenants_installation")
+		mustExec(t, s, "ALTER TABLE realmhook_tenants DROP COLUMN cloud_id")
 		mustExec(t, s, "DELETE FROM realmhook_schema_version WHERE version >= 3")
 		_ = s.Close()
 		s2 := mustOpen(t, url)

@@ -14,7 +14,7 @@ import (
 
 const tenantColumns = `client_key, shared_secret, base_url, display_url, product_type, description,
 	service_entitlement_number, installation_id, oauth_client_id, plugins_version, app_key,
-	state, enabled, migration_id, moved_to, purge_after, installed_at, updated_at`
+	state, enabled, migration_id, moved_to, purge_after, installed_at, updated_at, cloud_id`
 
 // GetTenant returns the tenant record, whatever its state.
 func (s *Store) GetTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error) {
@@ -48,7 +48,7 @@ func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
 }
 
 const putTenantSQL = `INSERT INTO realmhook_tenants (` + tenantColumns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
 	ON CONFLICT (client_key) DO UPDATE SET
 		shared_secret = EXCLUDED.shared_secret, base_url = EXCLUDED.base_url,
 		display_url = EXCLUDED.display_url, product_type = EXCLUDED.product_type,
@@ -57,13 +57,13 @@ const putTenantSQL = `INSERT INTO realmhook_tenants (` + tenantColumns + `)
 		plugins_version = EXCLUDED.plugins_version, app_key = EXCLUDED.app_key,
 		state = EXCLUDED.state, enabled = EXCLUDED.enabled, migration_id = EXCLUDED.migration_id,
 		moved_to = EXCLUDED.moved_to, purge_after = EXCLUDED.purge_after,
-		installed_at = EXCLUDED.installed_at, updated_at = EXCLUDED.updated_at`
+		installed_at = EXCLUDED.installed_at, updated_at = EXCLUDED.updated_at, cloud_id = EXCLUDED.cloud_id`
 
 func tenantArgs(t *realmhook.Tenant) []any {
 	return []any{t.ClientKey, t.SharedSecret, t.BaseURL, t.DisplayURL, t.ProductType, t.Description,
 		t.ServiceEntitlementNumber, t.InstallationID, t.OAuthClientID, t.PluginsVersion, t.AppKey,
 		string(t.State), t.Enabled, t.MigrationID, t.MovedTo,
-		timeArg(t.PurgeAfter), timeArg(t.InstalledAt), timeArg(t.UpdatedAt)}
+		timeArg(t.PurgeAfter), timeArg(t.InstalledAt), timeArg(t.UpdatedAt), t.CloudID}
 }
 
 // UpdateTenant is a read-modify-write under the tenant row's lock (SELECT …
@@ -149,7 +149,7 @@ func scanTenant(row pgx.Row) (*realmhook.Tenant, error) {
 	var purgeAfter, installedAt, updatedAt pgtype.Timestamptz
 	err := row.Scan(&t.ClientKey, &t.SharedSecret, &t.BaseURL, &t.DisplayURL, &t.ProductType, &t.Description,
 		&t.ServiceEntitlementNumber, &t.InstallationID, &t.OAuthClientID, &t.PluginsVersion, &t.AppKey,
-		&state, &t.Enabled, &t.MigrationID, &t.MovedTo, &purgeAfter, &installedAt, &updatedAt)
+		&state, &t.Enabled, &t.MigrationID, &t.MovedTo, &purgeAfter, &installedAt, &updatedAt, &t.CloudID)
 	if err != nil {
 		return nil, err
 	}
@@ -215,4 +215,46 @@ func (s *Store) TenantChanges(ctx context.Context, after int64) (int64, []string
 		return seq, nil, false, nil
 	}
 	return seq, keys, first == after+1, nil
+}
+
+// FindTenants returns the client keys of the records of any of the
+// installations or of the cloud id, by clientKey in byte order.
+func (s *Store) FindTenants(ctx context.Context, installationIDs []string, cloudID string) ([]string, error) {
+	ids := make([]string, 0, len(installationIDs))
+	for _, id := range installationIDs {
+		if id == "" {
+			continue
+		}
+		if err := checkText("installation id", id, false); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := checkText("cloud id", cloudID, true); err != nil {
+		return nil, err
+	}
+	var out []string
+	err := s.run(ctx, true, func(ctx context.Context) error {
+		out = nil
+		rows, err := s.pool.Query(ctx, `SELECT client_key FROM realmhook_tenants
+			WHERE (installation_id <> '' AND installation_id = ANY($1))
+			   OR (cloud_id <> '' AND cloud_id = $2)
+			ORDER BY client_key`, ids, cloudID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				return err
+			}
+			out = append(out, k)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find tenants: %w", dataError(err))
+	}
+	return out, nil
 }

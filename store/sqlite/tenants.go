@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -11,7 +12,7 @@ import (
 
 const tenantColumns = `client_key, shared_secret, base_url, display_url, product_type, description,
 	service_entitlement_number, installation_id, oauth_client_id, plugins_version, app_key,
-	state, enabled, migration_id, moved_to, purge_after, installed_at, updated_at`
+	state, enabled, migration_id, moved_to, purge_after, installed_at, updated_at, cloud_id`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -20,7 +21,7 @@ func scanTenant(row scanner) (*realmhook.Tenant, error) {
 	var purgeAfter, installedAt, updatedAt sql.NullInt64
 	if err := row.Scan(&t.ClientKey, &t.SharedSecret, &t.BaseURL, &t.DisplayURL, &t.ProductType, &t.Description,
 		&t.ServiceEntitlementNumber, &t.InstallationID, &t.OAuthClientID, &t.PluginsVersion, &t.AppKey,
-		&t.State, &t.Enabled, &t.MigrationID, &t.MovedTo, &purgeAfter, &installedAt, &updatedAt); err != nil {
+		&t.State, &t.Enabled, &t.MigrationID, &t.MovedTo, &purgeAfter, &installedAt, &updatedAt, &t.CloudID); err != nil {
 		return nil, err
 	}
 	t.PurgeAfter = timeFromMicros(purgeAfter)
@@ -57,11 +58,11 @@ type execer interface {
 
 func putTenant(ctx context.Context, db execer, t *realmhook.Tenant) error {
 	_, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO realmhook_tenants (`+tenantColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.ClientKey, t.SharedSecret, t.BaseURL, t.DisplayURL, t.ProductType, t.Description,
 		t.ServiceEntitlementNumber, t.InstallationID, t.OAuthClientID, t.PluginsVersion, t.AppKey,
 		string(t.State), t.Enabled, t.MigrationID, t.MovedTo,
-		microsOrNull(t.PurgeAfter), microsOrNull(t.InstalledAt), microsOrNull(t.UpdatedAt))
+		microsOrNull(t.PurgeAfter), microsOrNull(t.InstalledAt), microsOrNull(t.UpdatedAt), t.CloudID)
 	return err
 }
 
@@ -179,4 +180,43 @@ func (s *Store) TenantChanges(ctx context.Context, after int64) (int64, []string
 		return 0, nil, false, fmt.Errorf("tenant changes: %w", err)
 	}
 	return seq, keys, first == after+1, nil
+}
+
+// FindTenants returns the client keys of the records of any of the
+// installations or of the cloud id, by clientKey.
+func (s *Store) FindTenants(ctx context.Context, installationIDs []string, cloudID string) ([]string, error) {
+	ids, err := json.Marshal(nonEmpty(installationIDs))
+	if err != nil {
+		return nil, fmt.Errorf("find tenants: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT client_key FROM realmhook_tenants
+		WHERE (installation_id <> '' AND installation_id IN (SELECT value FROM json_each(?)))
+		   OR (cloud_id <> '' AND cloud_id = ?)
+		ORDER BY client_key`, string(ids), cloudID)
+	if err != nil {
+		return nil, s.errorf("find tenants: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, s.errorf("find tenants: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errorf("find tenants: %w", err)
+	}
+	return out, nil
+}
+
+func nonEmpty(list []string) []string {
+	out := make([]string, 0, len(list))
+	for _, v := range list {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -42,6 +42,7 @@ func newTenant(clientKey string, state realmhook.TenantState) *realmhook.Tenant 
 		Description:              "Atlassian JIRA at https://" + clientKey + ".atlassian.net",
 		ServiceEntitlementNumber: "SEN-" + clientKey,
 		InstallationID:           "ari:cloud:ecosystem::installation/" + clientKey,
+		CloudID:                  "cloud-" + clientKey,
 		OAuthClientID:            "oauth-" + clientKey,
 		PluginsVersion:           "1001.0.0-SNAPSHOT",
 		AppKey:                   "com.example.app",

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +112,39 @@ func testTenants(t *testing.T, h Harness) {
 		got, err := s.GetTenant(t.Context(), "ck-1")
 		mustNoErr(t, err, "GetTenant")
 		mustSameTenant(t, got, want)
+	})
+
+	t.Run("FindTenants", func(t *testing.T) {
+		s := h.Open(t)
+		for _, tn := range []*realmhook.Tenant{
+			{ClientKey: "forge-b", InstallationID: "inst-2", CloudID: "site-1", State: realmhook.TenantActive},
+			{ClientKey: "forge-a", InstallationID: "inst-1", CloudID: "site-1", State: realmhook.TenantUninstalled},
+			{ClientKey: "connect-c", InstallationID: "ari:cloud:ecosystem::installation/inst-3", SharedSecret: "s", State: realmhook.TenantActive},
+			{ClientKey: "bare", State: realmhook.TenantActive},
+		} {
+			mustNoErr(t, s.PutTenant(t.Context(), tn), "PutTenant "+tn.ClientKey)
+		}
+		for _, tc := range []struct {
+			name  string
+			ids   []string
+			cloud string
+			want  []string
+		}{
+			{"ByInstallation", []string{"inst-1"}, "", []string{"forge-a"}},
+			{"ByEitherForm", []string{"inst-3", "ari:cloud:ecosystem::installation/inst-3"}, "", []string{"connect-c"}},
+			{"ByCloud", nil, "site-1", []string{"forge-a", "forge-b"}},
+			{"Both", []string{"inst-3"}, "site-1", []string{"forge-a", "forge-b"}},
+			{"EmptyMatchesNone", []string{""}, "", nil},
+			{"Unknown", []string{"inst-9"}, "site-9", nil},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := s.FindTenants(t.Context(), tc.ids, tc.cloud)
+				mustNoErr(t, err, "FindTenants")
+				if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+					t.Errorf("FindTenants(%q, %q) = %q, want %q", tc.ids, tc.cloud, got, tc.want)
+				}
+			})
+		}
 	})
 
 	t.Run("NotFound", func(t *testing.T) {
