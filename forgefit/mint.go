@@ -28,9 +28,8 @@ func NewSigner(kid string) (*Signer, error) {
 	return &Signer{Key: k, KID: kid}, nil
 }
 
-// JWKS is the JSON Web Key Set that verifies the signer's tokens: its
-// public key, declared RS256, for signatures.
-func (s *Signer) JWKS() ([]byte, error) {
+// Keys returns the signer's public key as a key set held in memory.
+func (s *Signer) Keys() (*jwkset.MemoryJWKSet, error) {
 	jwk, err := jwkset.NewJWKFromKey(&s.Key.PublicKey, jwkset.JWKOptions{
 		Metadata: jwkset.JWKMetadataOptions{KID: s.KID, ALG: jwkset.AlgRS256, USE: jwkset.UseSig},
 	})
@@ -40,6 +39,16 @@ func (s *Signer) JWKS() ([]byte, error) {
 	st := jwkset.NewMemoryStorage()
 	if err := st.KeyWrite(context.Background(), jwk); err != nil {
 		return nil, fmt.Errorf("forge jwks: %w", err)
+	}
+	return st, nil
+}
+
+// JWKS is the JSON Web Key Set that verifies the signer's tokens: its
+// public key, declared RS256, for signatures.
+func (s *Signer) JWKS() ([]byte, error) {
+	st, err := s.Keys()
+	if err != nil {
+		return nil, err
 	}
 	raw, err := st.JSONPublic(context.Background())
 	if err != nil {

@@ -2,8 +2,9 @@
 // tenant, and where that tenant lives. It verifies the host's tokens — a
 // Connect HS256 token whose qsh covers the request, a frontend token
 // (context-qsh) where the route allows one, and the RS256 signed install —
-// and finds the tenant's realm, by the route's policy. Nothing else in
-// realmhook verifies a token.
+// and finds the tenant's realm, by the route's policy; when Forge is on, a
+// Forge Invocation Token too, on any of those routes, resolved to the
+// installation's tenant. Nothing else in realmhook verifies a token.
 //
 // Refusals are *realmhook.Error values with one of a few codes, which the
 // HTTP layer maps to statuses in its one table: EUNAUTHORIZED (401: no token,
@@ -17,9 +18,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/realms"
 )
 
@@ -35,6 +39,10 @@ const (
 	ContextHS256 Kind = "connect-context-qsh"
 	// SignedInstall: the host's RS256 installed/uninstalled call.
 	SignedInstall Kind = "signed-install"
+	// ForgeFIT: a Forge Invocation Token (RS256 from Atlassian's JWKS). Any
+	// ConnectHS256 route accepts one too, when Forge is on; as a route's
+	// Kind it means a lifecycle event, verified but not yet a tenant's.
+	ForgeFIT Kind = "forge-fit"
 )
 
 // Placement says which realm a route may be called on.
@@ -77,6 +85,10 @@ type Policy struct {
 	// against the tenant as this process last verified it (Options.LastSeen),
 	// for /status, which the host must never see fail.
 	LastSeen bool
+	// PinForge (PinnedRealm routes): a Forge installation seen for the
+	// first time becomes a tenant pinned to the realm called (a Forge
+	// invocation of the app), rather than an unknown tenant.
+	PinForge bool
 }
 
 // Identity is a verified caller.
@@ -91,6 +103,8 @@ type Identity struct {
 	// holding the tenant (nil for a signed install).
 	Called, Home *realms.Realm
 	Claims       *connectjwt.Claims
+	// Forge is a FIT's claims (Kind ForgeFIT); Claims is nil then.
+	Forge *forgefit.Claims
 	// Stale: the tenant record came from Options.LastSeen, not a database.
 	Stale bool
 }
@@ -116,15 +130,27 @@ type Options struct {
 	// LastSeen returns the tenant record (and its home realm) this process
 	// last verified a caller with, for policies with LastSeen; may be nil.
 	LastSeen func(clientKey string) (*realms.Realm, *realmhook.Tenant, bool)
+	// Forge verifies Forge Invocation Tokens; nil when Forge is off, and a
+	// Bearer token then reads like any other bad token.
+	Forge *forgefit.Verifier
+	// Now is the clock of re-install windows; nil: time.Now.
+	Now func() time.Time
 }
 
 // Layer is the identity layer.
-type Layer struct{ opts Options }
+type Layer struct {
+	opts Options
+	// forgeKeys remembers which tenant (client key) an installation is.
+	forgeKeys sync.Map
+}
 
 var _ Authenticator = (*Layer)(nil)
 
 // New returns the identity layer.
 func New(opts Options) *Layer { return &Layer{opts: opts} }
+
+// ForgeOn reports whether the layer verifies Forge Invocation Tokens.
+func (l *Layer) ForgeOn() bool { return l.opts.Forge != nil }
 
 // unauthorizedMessage is the same for an unknown tenant and a bad signature,
 // so a caller without the secret learns nothing about which tenants exist.
@@ -141,6 +167,12 @@ var errUnknownTenant = errors.New("unknown tenant")
 func (l *Layer) Authenticate(r *http.Request, called *realms.Realm, p Policy) (*Identity, error) {
 	if p.Kind == SignedInstall {
 		return l.signedInstall(r, called)
+	}
+	if l.opts.Forge != nil && (p.Kind == ForgeFIT || forgefit.IsBearer(r)) {
+		return l.forge(r, called, p)
+	}
+	if p.Kind == ForgeFIT {
+		return nil, l.Reject(r, &connectjwt.RejectError{Reason: connectjwt.ReasonMissing, Detail: "Forge is not configured (forge.appId)"})
 	}
 	id, err := l.hs256(r, called, p, p.Lookup)
 	var rej *connectjwt.RejectError
