@@ -12,7 +12,8 @@ import (
 var (
 	// The tenant API and the app's routes: the pinned realm only, from the
 	// tenant cache (the routed request path); frontend tokens per route.
-	tenantAPIPolicy = identity.Policy{Kind: identity.ConnectHS256, AllowContextQSH: true, Realm: identity.PinnedRealm, Lookup: identity.Cached}
+	// A Forge installation's first invocation pins it to the realm called.
+	tenantAPIPolicy = identity.Policy{Kind: identity.ConnectHS256, AllowContextQSH: true, Realm: identity.PinnedRealm, Lookup: identity.Cached, PinForge: true}
 	// enabled, disabled: the pinned realm, read fresh (they change state).
 	lifecyclePolicy = identity.Policy{Kind: identity.ConnectHS256, Realm: identity.PinnedRealm}
 	// /schedule, /start, /commit, /rollback: any realm's base URL, fresh.

@@ -135,6 +135,7 @@ func (s *Server) scheduleOrStart(w http.ResponseWriter, r *http.Request, hook st
 		s.writeMigrationError(w, r, err)
 		return
 	}
+	req.EndTime = s.forgeWindow(auth, req.StartTime, req.EndTime)
 	m, err := do(r.Context(), auth.Home.Key, auth.Tenant, req)
 	if err != nil {
 		s.writeMigrationError(w, r, err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/identity"
 	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/realms"
@@ -43,6 +44,8 @@ type Options struct {
 	InstallKeys connectjwt.KeySource
 	Logger      *slog.Logger
 	Metrics     *Metrics
+	// Forge, set, serves the app as a Forge remote too.
+	Forge *Forge
 }
 
 // Server answers every public route.
@@ -83,6 +86,7 @@ func New(opts Options) (*Server, error) {
 		Rejected:    func(reason string) { s.metrics.jwtRejections.WithLabelValues(reason).Inc() },
 		Misdirected: func(called, expected string) { s.metrics.misdirected.WithLabelValues(called, expected).Inc() },
 		LastSeen:    s.seen.tenant,
+		Forge:       forgeVerifier(opts.Forge),
 	})
 	s.router = httprouter.New()
 	s.router.RedirectTrailingSlash = false
@@ -112,6 +116,16 @@ func New(opts Options) (*Server, error) {
 		s.handle(http.MethodGet, p, lc.DareMigration+"/status", s.migrationStatus)
 		s.handle(http.MethodPost, p, lc.DareMigration+"/commit", s.migrationCommit)
 		s.handle(http.MethodPost, p, lc.DareMigration+"/rollback", s.migrationRollback)
+		if f := opts.Forge; f != nil {
+			s.handle(http.MethodPost, p, f.EventsPath, s.forgeEvents)
+			if f.MigrationPath != lc.DareMigration {
+				s.handle(http.MethodPost, p, f.MigrationPath+"/schedule", s.migrationSchedule)
+				s.handle(http.MethodPost, p, f.MigrationPath+"/start", s.migrationStart)
+				s.handle(http.MethodGet, p, f.MigrationPath+"/status", s.migrationStatus)
+				s.handle(http.MethodPost, p, f.MigrationPath+"/commit", s.migrationCommit)
+				s.handle(http.MethodPost, p, f.MigrationPath+"/rollback", s.migrationRollback)
+			}
+		}
 		s.handle(http.MethodGet, p, "/api/v1/properties", s.tenantAPI(s.listProperties))
 		s.handle(http.MethodGet, p, "/api/v1/properties/*key", s.tenantAPI(s.getProperty))
 		s.handle(http.MethodPut, p, "/api/v1/properties/*key", s.tenantAPI(s.putProperty))
@@ -124,6 +138,13 @@ func New(opts Options) (*Server, error) {
 		metrics.ServeHTTP(w, r)
 	})
 	return s, nil
+}
+
+func forgeVerifier(f *Forge) *forgefit.Verifier {
+	if f == nil {
+		return nil
+	}
+	return f.Verifier
 }
 
 // Handler is the server's http.Handler.

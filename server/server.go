@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/realmhook/realmhook/config"
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/descriptor"
+	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/hooks"
 	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/realms"
@@ -38,6 +40,8 @@ type Server struct {
 	hooks      *hooks.Server
 	// BaseURL is the descriptor's baseUrl (the global realm).
 	baseURL string
+	// stopForge ends the Forge JWKS refreshes.
+	stopForge func()
 }
 
 // Load reads a config file (as `realmhook serve --config` does) and builds
@@ -104,6 +108,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		return nil, fmt.Errorf("migrated tables: %w", err)
 	}
 
+	forge, stopForge, err := forgeRemote(cfg)
+	if err != nil {
+		_ = registry.Close()
+		return nil, err
+	}
 	h, err := hooks.New(hooks.Options{
 		Realms:     registry,
 		Descriptor: desc,
@@ -119,12 +128,40 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		Verifier:    connectjwt.Verifier{Leeway: cfg.JWT.Leeway},
 		InstallKeys: &connectjwt.KeyServer{BaseURL: cfg.InstallKeys.URL, Timeout: cfg.InstallKeys.Timeout, MaxBytes: cfg.InstallKeys.MaxBytes},
 		Logger:      logger,
+		Forge:       forge,
 	})
 	if err != nil {
+		stopForge()
 		_ = registry.Close()
 		return nil, err
 	}
-	return &Server{cfg: cfg, logger: logger, registry: registry, migrations: migrations, hooks: h, baseURL: parsed.BaseURL}, nil
+	return &Server{cfg: cfg, logger: logger, registry: registry, migrations: migrations, hooks: h, baseURL: parsed.BaseURL, stopForge: stopForge}, nil
+}
+
+// forgeRemote is the Forge side of the hooks when forge.appId is set: FIT
+// verification with the keys of forge.jwksUrl, refreshed in the background
+// until the returned stop is called.
+func forgeRemote(cfg *config.Config) (*hooks.Forge, func(), error) {
+	if !cfg.Forge.Enabled() {
+		return nil, func() {}, nil
+	}
+	ari, err := forgefit.AppARI(cfg.Forge.AppID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("forge.appId: %w", err)
+	}
+	// The keys outlive start-up: their refreshes run until Close.
+	ctx, cancel := context.WithCancel(context.Background())
+	keys, err := forgefit.NewRemoteKeys(ctx, cfg.Forge.JWKSURL, nil)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return &hooks.Forge{
+		Verifier:      &forgefit.Verifier{AppARI: ari, Keys: keys, Leeway: cfg.JWT.Leeway},
+		MigrationPath: cfg.Forge.MigrationPath,
+		EventsPath:    cfg.Forge.EventsPath,
+		Window:        time.Duration(cfg.Forge.MaxMigrationDurationHours * float64(time.Hour)),
+	}, cancel, nil
 }
 
 // Handler answers every realmhook route: the descriptor, lifecycle and
@@ -182,7 +219,10 @@ func (s *Server) resealSecrets(ctx context.Context) {
 
 // Close closes every served realm's database. Stop Run (cancel its context)
 // and the HTTP server first.
-func (s *Server) Close() error { return s.registry.Close() }
+func (s *Server) Close() error {
+	s.stopForge()
+	return s.registry.Close()
+}
 
 // Realms is every configured realm.
 func (s *Server) Realms() *realms.Registry { return s.registry }
