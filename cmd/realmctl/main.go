@@ -38,6 +38,7 @@ type command struct {
 var commands = map[string]command{
 	"descriptor": {runDescriptor, "print the app descriptor built from config, or lint one (descriptor lint FILE)"},
 	"host":       {runHost, "emulate the host's data residency migration service"},
+	"manifest":   {runManifest, "print the Forge manifest.yml snippet built from config, or lint one (manifest lint FILE)"},
 	"version":    {runVersion, "print realmctl's version"},
 	"wait":       {runWait, "wait until each URL answers 200 (wait http://localhost:8080/readyz)"},
 }
