@@ -31,6 +31,8 @@ type Config struct {
 	Secrets Secrets `yaml:"secrets"`
 	// Forge serves the app as a Forge remote too (on when forge.appId is set).
 	Forge Forge `yaml:"forge"`
+	// Gateway, when present, forwards the app's own routes to its server.
+	Gateway *Gateway `yaml:"gateway"`
 }
 
 // Forge configures the Forge remote: the realms' base URLs are the remote's
@@ -131,6 +133,8 @@ type Realm struct {
 	// InternalURL is where other realms' processes reach this realm's
 	// transfer API in the regional shape; empty in the embedded shape.
 	InternalURL string `yaml:"internalUrl"`
+	// Upstream overrides gateway.upstream for this realm.
+	Upstream string `yaml:"upstream"`
 }
 
 // Migration limits and tuning.

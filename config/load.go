@@ -158,6 +158,7 @@ func (c *Config) applyDefaults() {
 
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)
+	c.applyGatewayDefaults()
 
 	for key, r := range c.Realms {
 		if r.Database == "" {
@@ -185,7 +186,10 @@ func setDuration(p *time.Duration, def time.Duration) {
 	}
 }
 
-var durationType = reflect.TypeOf(time.Duration(0))
+var (
+	durationType = reflect.TypeOf(time.Duration(0))
+	byteSizeType = reflect.TypeOf(ByteSize(0))
+)
 
 // checkKeys walks the parsed YAML against the Config type so that an unknown
 // key or a value of the wrong type is reported with its full key path, which
@@ -205,6 +209,12 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 		var d time.Duration
 		if n.Kind != yaml.ScalarNode || n.Decode(&d) != nil {
 			return invalidf(path, "invalid duration %s (want a number with a unit, e.g. 30s, 5m, 168h)", describe(n))
+		}
+		return nil
+	case t == byteSizeType:
+		var b ByteSize
+		if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
+			return invalidf(path, "invalid size %s (want bytes or a number with a unit, e.g. 10MiB)", describe(n))
 		}
 		return nil
 	case t.Kind() == reflect.Struct:

@@ -91,6 +91,9 @@ func (c *Config) Validate() error {
 	if err := c.validateForge(); err != nil {
 		return err
 	}
+	if err := c.validateGateway(); err != nil {
+		return err
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
