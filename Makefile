@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/realmhook/realmhook.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help run build test soak vet fmt lint clean reset check bench-copy bench-copy-pg bench-routed qsh-vectors refjs fuzz generate checkgenerate
+.PHONY: help run build test soak vet fmt lint clean reset check bench-copy bench-copy-pg bench-routed qsh-vectors refjs node-example fuzz generate checkgenerate
 
 ## help: list the targets
 help:
@@ -118,6 +118,12 @@ REFJS := connectjwt/testdata/refjs
 ## refjs: install the reference atlassian-jwt (pinned by package-lock.json) that the qsh differential test runs
 refjs:
 	cd $(REFJS) && npm ci --no-audit --no-fund
+
+NODE_EXAMPLE := examples/node-app
+
+## node-example: install the example Node app's packages (pinned by its package-lock.json), which the gateway's end-to-end test runs
+node-example:
+	cd $(NODE_EXAMPLE) && npm ci --no-audit --no-fund
 
 ## qsh-vectors: regenerate connectjwt/testdata/qsh_vectors.json from the reference atlassian-jwt 2.0.3
 qsh-vectors: refjs
