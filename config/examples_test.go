@@ -11,10 +11,11 @@ import (
 
 // exampleEnv is what the examples read from the environment.
 var exampleEnv = env{
-	"GLOBAL_DATABASE_URL":  "postgres://rh:secret@db.global.example.com/realmhook",
-	"EU_DATABASE_URL":      "postgres://rh:secret@db.eu.example.com/realmhook",
-	"US_DATABASE_URL":      "postgres://rh:secret@db.us.example.com/realmhook",
-	"REALMHOOK_SECRET_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	"GLOBAL_DATABASE_URL":       "postgres://rh:secret@db.global.example.com/realmhook",
+	"EU_DATABASE_URL":           "postgres://rh:secret@db.eu.example.com/realmhook",
+	"US_DATABASE_URL":           "postgres://rh:secret@db.us.example.com/realmhook",
+	"REALMHOOK_SECRET_KEY":      "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	"REALMHOOK_IDENTITY_SECRET": "an-identity-secret-of-at-least-32-bytes",
 }
 
 // TestExamples: every example config loads and validates; the embedded one
