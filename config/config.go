@@ -74,11 +74,23 @@ type Secrets struct {
 	Plaintext bool `yaml:"plaintext"`
 }
 
-// Internal is the realm-to-realm transfer API's shared configuration.
+// Internal is the realm-to-realm API of the regional shape: where this
+// process listens for other realms' processes, and how calls between them
+// are authenticated.
 type Internal struct {
+	// Listen is the address of the internal API's listener ("host:port");
+	// empty: none (the embedded shape).
+	Listen string `yaml:"listen"`
 	// Secret authenticates calls between realms' processes; write it as
 	// "${VAR}" so it never sits in the file.
 	Secret string `yaml:"secret"`
+	// TLSCert and TLSKey are PEM files: the internal listener serves TLS
+	// with them. Required when a served realm's internalUrl is https.
+	TLSCert string `yaml:"tlsCert"`
+	TLSKey  string `yaml:"tlsKey"`
+	// TLSCA is a PEM file of the CA that signs the other realms' internal
+	// certificates; empty: the system's roots.
+	TLSCA string `yaml:"tlsCA"`
 }
 
 // App names the app and its descriptor template.

@@ -399,6 +399,19 @@ func TestValidate(t *testing.T) {
 		{"InternalURLBad", func(c *Config) { r := c.Realms["EU"]; r.InternalURL = "eu:7000"; c.Realms["EU"] = r }, "config: realms.EU.internalUrl: must be an absolute http(s) URL"},
 		{"InternalURLNeedsSecret", func(c *Config) { r := c.Realms["EU"]; r.InternalURL = "http://eu:7000"; c.Realms["EU"] = r }, "config: internal.secret: required when realms.EU.internalUrl is set"},
 		{"InternalSecretShort", func(c *Config) { c.Internal.Secret = "short" }, "config: internal.secret: too short"},
+		{"InternalListenBad", func(c *Config) { c.Internal.Secret = strings.Repeat("s", 16); c.Internal.Listen = "7000" }, "config: internal.listen: want host:port"},
+		{"InternalListenNeedsSecret", func(c *Config) { c.Internal.Listen = "127.0.0.1:7000" }, "config: internal.secret: required when internal.listen is set"},
+		{"InternalListenOK", func(c *Config) { c.Internal.Secret = strings.Repeat("s", 16); c.Internal.Listen = "127.0.0.1:0" }, ""},
+		{"InternalHTTPSNeedsCert", func(c *Config) {
+			c.Internal.Secret = strings.Repeat("s", 16)
+			c.Internal.Listen = "127.0.0.1:7000"
+			r := c.Realms["EU"]
+			r.InternalURL = "https://eu:7000"
+			c.Realms["EU"] = r
+			c.Serve = []string{"EU"}
+		}, "config: internal.tlsCert: required: realms.EU.internalUrl is https and this process serves EU"},
+		{"InternalTLSKeyAlone", func(c *Config) { c.Internal.TLSKey = "k.pem" }, "config: internal.tlsCert: required with internal.tlsKey"},
+		{"InternalTLSCertAlone", func(c *Config) { c.Internal.TLSCert = "c.pem" }, "config: internal.tlsKey: required with internal.tlsCert"},
 		{"ServeUnknownRealm", func(c *Config) { c.Serve = []string{"EU", "AU"} }, `config: serve[1]: realm "AU" is not configured`},
 		{"ServeDuplicate", func(c *Config) { c.Serve = []string{"EU", "US", "EU"} }, `config: serve[2]: realm "EU" is listed twice`},
 		{"ListenBad", func(c *Config) { c.Listen = "8080" }, "config: listen: want host:port"},

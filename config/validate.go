@@ -39,10 +39,8 @@ const MinInternalSecretLen = 16
 // realm with the longest matching base path, so the nested realms' routes never
 // reach global.
 func (c *Config) Validate() error {
-	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
-		return invalidf("listen", "want host:port, got %q", c.Listen)
-	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
-		return invalidf("listen", "invalid port %q", port)
+	if err := checkListen("listen", c.Listen); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		return invalidf("dataDir", "required")
@@ -167,6 +165,47 @@ func (c *Config) validateRealms() error {
 	}
 	if c.Internal.Secret != "" && len(c.Internal.Secret) < MinInternalSecretLen {
 		return invalidf("internal.secret", "too short, want at least %d characters", MinInternalSecretLen)
+	}
+	return c.validateInternal()
+}
+
+// validateInternal checks the internal listener: its address, the secret it
+// needs, and TLS, which it serves when a realm it serves is reached over
+// https.
+func (c *Config) validateInternal() error {
+	in := c.Internal
+	if (in.TLSCert == "") != (in.TLSKey == "") {
+		if in.TLSCert == "" {
+			return invalidf("internal.tlsCert", "required with internal.tlsKey")
+		}
+		return invalidf("internal.tlsKey", "required with internal.tlsCert")
+	}
+	if in.Listen == "" {
+		return nil
+	}
+	if err := checkListen("internal.listen", in.Listen); err != nil {
+		return err
+	}
+	if in.Secret == "" {
+		return invalidf("internal.secret", "required when internal.listen is set (write it as ${VAR})")
+	}
+	for _, key := range c.ServedRealms() {
+		if strings.HasPrefix(c.Realms[key].InternalURL, "https://") && in.TLSCert == "" {
+			return invalidf("internal.tlsCert", "required: realms.%s.internalUrl is https and this process serves %s", key, key)
+		}
+	}
+	return nil
+}
+
+// checkListen checks a listener's address: host:port, a port number (0:
+// any free port).
+func checkListen(path, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return invalidf(path, "want host:port, got %q", addr)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return invalidf(path, "invalid port %q", port)
 	}
 	return nil
 }
