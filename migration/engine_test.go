@@ -960,3 +960,61 @@ func TestStoppedServiceTellsHostToRetry(t *testing.T) {
 		t.Fatalf("rollback on a stopped service = %v (response code %q), want EUNAVAILABLE without one", err, ResponseCode(err))
 	}
 }
+
+// TestMaxConcurrent_Replicas: two replicas of one realm, each with its own
+// connection to the realm's database, schedule at once and take exactly
+// MaxConcurrent slots between them.
+func TestMaxConcurrent_Replicas(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	cfg := e.cfg
+	cfg.MaxConcurrent = 2
+	replicas := []*Service{e.replica(cfg, "EU"), e.replica(cfg, "EU")}
+	const tenants = 8
+	var tns []*realmhook.Tenant
+	for i := range tenants {
+		tns = append(tns, e.mustTenant("EU", fmt.Sprintf("t%d", i), 1, 0))
+	}
+	errs := make([]error, tenants)
+	var wg sync.WaitGroup
+	for i, tn := range tns {
+		wg.Go(func() {
+			_, errs[i] = replicas[i%2].Schedule(t.Context(), "EU", tn, e.req("m"+tn.ClientKey, "US"))
+		})
+	}
+	wg.Wait()
+	scheduled := 0
+	for i, err := range errs {
+		switch ResponseCode(err) {
+		case "":
+			if err != nil {
+				t.Fatalf("schedule %d: %v", i, err)
+			}
+			scheduled++
+		case realmhook.ResponseTooManyConcurrent:
+		default:
+			t.Fatalf("schedule %d: %v (code %s), want success or E0004", i, err, ResponseCode(err))
+		}
+	}
+	if scheduled != cfg.MaxConcurrent {
+		t.Fatalf("%d schedules landed across two replicas, want %d", scheduled, cfg.MaxConcurrent)
+	}
+}
+
+// TestMaxConcurrent_EveryServedRealm: in a process serving several realms,
+// migrations from every one of them count against one MaxConcurrent.
+func TestMaxConcurrent_EveryServedRealm(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	cfg := e.cfg
+	cfg.MaxConcurrent = 2
+	s := e.service(cfg, nil)
+	ctx := t.Context()
+	must(s.Schedule(ctx, "EU", e.mustTenant("EU", "a", 1, 0), e.req("ma", "US")))(t)
+	must(s.Schedule(ctx, "US", e.mustTenant("US", "b", 1, 0), e.req("mb", "EU")))(t)
+	_, err := s.Schedule(ctx, "US", e.mustTenant("US", "c", 1, 0), e.req("mc", "EU"))
+	mustResponse(t, err, realmhook.ResponseTooManyConcurrent)
+	if !strings.Contains(realmhook.ErrorMessage(err), "2 migrations are scheduled or running; the limit is 2") {
+		t.Fatalf("message = %q", realmhook.ErrorMessage(err))
+	}
+	_, err = s.Schedule(ctx, "EU", e.mustTenant("EU", "d", 1, 0), e.req("md", "US"))
+	mustResponse(t, err, realmhook.ResponseTooManyConcurrent)
+}

@@ -47,6 +47,7 @@ type env struct {
 	clock  *clock
 	stores map[string]store.Store
 	dbs    map[string]*sql.DB
+	paths  map[string]string
 	cfg    Config
 }
 
@@ -57,6 +58,7 @@ func newEnv(t *testing.T, realms ...string) *env {
 		clock:  &clock{now: t0},
 		stores: map[string]store.Store{},
 		dbs:    map[string]*sql.DB{},
+		paths:  map[string]string{},
 		cfg: Config{
 			Enabled: true, MaxConcurrent: 10, BatchRows: 3, CheckpointRows: 6,
 			PurgeAfter: 24 * time.Hour, LeaseTTL: time.Minute, SweepInterval: time.Hour,
@@ -79,7 +81,7 @@ func newEnv(t *testing.T, realms ...string) *env {
 		if _, err := db.ExecContext(t.Context(), `CREATE TABLE notes(tenant TEXT NOT NULL, id INTEGER NOT NULL, body TEXT, PRIMARY KEY(tenant,id))`); err != nil {
 			t.Fatalf("create notes in %s: %v", r, err)
 		}
-		e.stores[r], e.dbs[r] = st, db
+		e.stores[r], e.dbs[r], e.paths[r] = st, db, path
 	}
 	return e
 }
@@ -101,6 +103,25 @@ func (e *env) service(cfg Config, wrap func(realm string, p Peer) Peer) *Service
 	if err := s.CheckSchema(e.t.Context()); err != nil {
 		e.t.Fatalf("CheckSchema: %v", err)
 	}
+	return s
+}
+
+// replica returns a Service serving only realm, on a store of its own
+// over realm's database file: another replica of the realm, as a process of
+// the regional shape would be.
+func (e *env) replica(cfg Config, realm string) *Service {
+	e.t.Helper()
+	st, err := sqlite.Open(e.t.Context(), e.paths[realm], sqlite.Options{Now: e.clock.Now, Logger: quietLogger()})
+	if err != nil {
+		e.t.Fatalf("open %s again: %v", realm, err)
+	}
+	e.t.Cleanup(func() { st.Close() })
+	peers := map[string]Peer{}
+	for r, other := range e.stores {
+		peers[r] = LocalPeer(other)
+	}
+	s := New(cfg, map[string]store.Store{realm: st}, peers, Options{Logger: quietLogger(), Now: e.clock.Now})
+	e.t.Cleanup(s.Close)
 	return s
 }
 

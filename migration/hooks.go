@@ -101,12 +101,21 @@ func (s *Service) Schedule(ctx context.Context, realm string, tenant *realmhook.
 		return nil, err
 	}
 
-	// Count and create under one lock so that two schedules here cannot both
-	// take the last slot.
+	// Count the other served realms and create under one lock so that two
+	// schedules here cannot both take the last slot; the source realm's own
+	// count is taken by its database in the transaction that creates the
+	// migration, so that every replica of the realm counts together.
 	s.scheduleMu.Lock()
 	defer s.scheduleMu.Unlock()
-	if err := s.checkCapacity(ctx, tenant, req.MigrationID); err != nil {
+	elsewhere, err := s.checkCapacity(ctx, tenant, req.MigrationID, realm)
+	if err != nil {
 		return nil, err
+	}
+	limit := store.Limit{States: activeStates}
+	if s.cfg.MaxConcurrent > 0 {
+		if limit.Max = s.cfg.MaxConcurrent - elsewhere; limit.Max <= 0 {
+			return nil, tooManyConcurrent(elsewhere, s.cfg.MaxConcurrent)
+		}
 	}
 	now := s.now().UTC()
 	m := &realmhook.Migration{
@@ -121,7 +130,11 @@ func (s *Service) Schedule(ctx context.Context, realm string, tenant *realmhook.
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
-	if err := st.CreateMigration(ctx, m); realmhook.ErrorCode(err) == realmhook.ECONFLICT {
+	err = st.CreateMigrationWithin(ctx, m, limit)
+	var le *store.LimitError
+	if errors.As(err, &le) {
+		return nil, tooManyConcurrent(elsewhere+le.Active, s.cfg.MaxConcurrent)
+	} else if realmhook.ErrorCode(err) == realmhook.ECONFLICT {
 		// A concurrent repeat of this schedule won.
 		existing, gerr := st.GetMigration(ctx, tenant.ClientKey, req.MigrationID)
 		if gerr != nil {
@@ -147,33 +160,36 @@ func sameSchedule(m *realmhook.Migration, req Request) (*realmhook.Migration, er
 }
 
 // checkCapacity refuses a schedule while the tenant has another unfinished
-// migration (ECONFLICT) or when MaxConcurrent migrations are scheduled or
-// running across every served realm (E0004).
-func (s *Service) checkCapacity(ctx context.Context, tenant *realmhook.Tenant, id string) error {
-	running := 0
+// migration (ECONFLICT) in any served realm, and returns how many
+// migrations are scheduled or running in the served realms other than
+// source, which count against MaxConcurrent with the source's own.
+func (s *Service) checkCapacity(ctx context.Context, tenant *realmhook.Tenant, id, source string) (int, error) {
+	elsewhere := 0
 	for realm, st := range s.served {
 		ms, err := st.ListMigrations(ctx, holdingStates...)
 		if err != nil {
-			return fmt.Errorf("count migrations in %s: %w", realm, err)
+			return 0, fmt.Errorf("count migrations in %s: %w", realm, err)
 		}
 		for _, m := range ms {
 			// A failed migration holds the tenant only while it keeps it
 			// frozen, that is until its rollback.
 			holds := m.State != realmhook.MigrationFailed || tenant.MigrationID == m.ID
 			if m.ClientKey == tenant.ClientKey && m.ID != id && holds {
-				return realmhook.Errorf(realmhook.ECONFLICT,
+				return 0, realmhook.Errorf(realmhook.ECONFLICT,
 					"tenant %q has migration %q in state %s", tenant.ClientKey, m.ID, m.State)
 			}
-			if m.State != realmhook.MigrationFailed {
-				running++
+			if m.State != realmhook.MigrationFailed && realm != source {
+				elsewhere++
 			}
 		}
 	}
-	if s.cfg.MaxConcurrent > 0 && running >= s.cfg.MaxConcurrent {
-		return refusal(realmhook.ECONFLICT, errTooManyConcurrent,
-			"%d migrations are scheduled or running; the limit is %d", running, s.cfg.MaxConcurrent)
-	}
-	return nil
+	return elsewhere, nil
+}
+
+// tooManyConcurrent is the E0004 refusal of a schedule beyond MaxConcurrent.
+func tooManyConcurrent(running, limit int) error {
+	return refusal(realmhook.ECONFLICT, errTooManyConcurrent,
+		"%d migrations are scheduled or running; the limit is %d", running, limit)
 }
 
 // Start freezes the tenant's writes and starts copying in the background; it

@@ -23,7 +23,9 @@ type Config struct {
 	// Enabled switches migrations on; off, every schedule is refused with E0003.
 	Enabled bool
 	// MaxConcurrent caps migrations scheduled or running across every served
-	// realm (E0004 beyond); 0 means no cap.
+	// realm (E0004 beyond); 0 means no cap. The count is the databases':
+	// each realm's is taken in the transaction that creates a migration, so
+	// every replica serving the realm holds to one cap together.
 	MaxConcurrent int
 	// BatchRows is how many rows one read of the source moves (default
 	// 5000); memory holds a few batches.

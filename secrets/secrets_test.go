@@ -124,6 +124,20 @@ func (harness) Open(t testing.TB) store.Store {
 	return secrets.Store(st, r)
 }
 
+func (harness) Replica(t testing.TB, s store.Store) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), s.(*secrets.SealedStore).Unwrap().(*sqlite.Store).Path(), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	r, err := secrets.NewKeyring(key(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secrets.Store(st, r)
+}
+
 func (harness) Exec(t testing.TB, s store.Store, q string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", s.(*secrets.SealedStore).Unwrap().(*sqlite.Store).Path())

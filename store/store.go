@@ -83,6 +83,31 @@ type Source struct {
 // target's terms or refuses it.
 type Row []any
 
+// Limit caps how many migrations one realm's database holds in some states
+// at once: every replica of the realm counts the same rows.
+type Limit struct {
+	// Max is how many may be in States at once; 0 means no limit.
+	Max    int
+	States []realmhook.MigrationState
+}
+
+// LimitError is why CreateMigrationWithin refused a migration: Active
+// migrations were already in the limit's states, and Max are allowed.
+type LimitError struct {
+	Active, Max int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("%d migrations are in the limited states; the limit is %d", e.Active, e.Max)
+}
+
+// LimitReached returns CreateMigrationWithin's refusal: ECONFLICT, caused by
+// a *LimitError, so that every backend refuses in the same terms.
+func LimitReached(active, max int) error {
+	return &realmhook.Error{Code: realmhook.ECONFLICT, Message: "too many migrations at once",
+		Err: &LimitError{Active: active, Max: max}}
+}
+
 // Store is one realm's database.
 //
 // Errors are *realmhook.Error where the caller can act on them: ENOTFOUND for a
@@ -149,6 +174,14 @@ type Store interface {
 	// CreateMigration inserts a new migration and its first event; ECONFLICT if
 	// (ClientKey, ID) exists.
 	CreateMigration(ctx context.Context, m *realmhook.Migration) error
+	// CreateMigrationWithin is CreateMigration under lim: in the same
+	// transaction it counts the database's migrations in lim.States, m
+	// included, and writes nothing when that exceeds lim.Max (ECONFLICT with
+	// a *LimitError in the chain; a duplicate (ClientKey, ID) is ECONFLICT
+	// without one). These creates are serialised on the database, whichever
+	// process makes them, so replicas scheduling at once cannot all take the
+	// last slot. lim.Max 0 means no limit.
+	CreateMigrationWithin(ctx context.Context, m *realmhook.Migration, lim Limit) error
 	// GetMigration returns one migration.
 	GetMigration(ctx context.Context, clientKey, id string) (*realmhook.Migration, error)
 	// UpdateMigration writes m if the stored state is still `from` (ECONFLICT

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
 )
 
 const migrationColumns = `client_key, id, source_realm, target_realm, state, start_time, end_time,
@@ -42,16 +43,43 @@ func checkMigrationKey(m *realmhook.Migration) error {
 // CreateMigration inserts a new migration and its first event; ECONFLICT if
 // (ClientKey, ID) exists.
 func (s *Store) CreateMigration(ctx context.Context, m *realmhook.Migration) error {
+	return s.CreateMigrationWithin(ctx, m, store.Limit{})
+}
+
+// scheduleLockKey is the pg_advisory_xact_lock key that serialises limited
+// migration creates between replicas ("rhsched" in ASCII). Under READ
+// COMMITTED each statement sees what committed before it began, so a count
+// taken after the lock sees every create that held it before.
+const scheduleLockKey int64 = 0x72687363686564
+
+// CreateMigrationWithin inserts m and counts the limited migrations in one
+// transaction that holds scheduleLockKey.
+func (s *Store) CreateMigrationWithin(ctx context.Context, m *realmhook.Migration, lim store.Limit) error {
 	if err := checkMigrationKey(m); err != nil {
 		return err
 	}
+	limited := lim.Max > 0 && len(lim.States) > 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if limited {
+			if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", scheduleLockKey); err != nil {
+				return err
+			}
+		}
 		tag, err := tx.Exec(ctx, insertMigrationSQL+" ON CONFLICT (client_key, id) DO NOTHING", migrationArgs(m)...)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() == 0 {
 			return realmhook.Errorf(realmhook.ECONFLICT, "migration %s of tenant %q already exists", m.ID, m.ClientKey)
+		}
+		if limited {
+			var n int
+			if err := tx.QueryRow(ctx, "SELECT count(*) FROM realmhook_migrations WHERE state = ANY($1)", stateStrings(lim.States)).Scan(&n); err != nil {
+				return err
+			}
+			if n > lim.Max {
+				return store.LimitReached(n-1, lim.Max)
+			}
 		}
 		_, err = tx.Exec(ctx, insertEventSQL, s.now().UTC(), m.ClientKey, m.ID, "", string(m.State), "")
 		return err
@@ -60,6 +88,14 @@ func (s *Store) CreateMigration(ctx context.Context, m *realmhook.Migration) err
 		return fmt.Errorf("create migration %s: %w", m.ID, dataError(err))
 	}
 	return nil
+}
+
+func stateStrings(states []realmhook.MigrationState) []string {
+	ss := make([]string, len(states))
+	for i, st := range states {
+		ss[i] = string(st)
+	}
+	return ss
 }
 
 // GetMigration returns one migration.
@@ -131,12 +167,8 @@ func (s *Store) ListMigrations(ctx context.Context, states ...realmhook.Migratio
 	sql := "SELECT " + migrationColumns + " FROM realmhook_migrations"
 	var args []any
 	if len(states) > 0 {
-		ss := make([]string, len(states))
-		for i, st := range states {
-			ss[i] = string(st)
-		}
 		sql += " WHERE state = ANY($1)"
-		args = append(args, ss)
+		args = append(args, stateStrings(states))
 	}
 	sql += " ORDER BY created_at NULLS FIRST, client_key, id"
 	var out []*realmhook.Migration

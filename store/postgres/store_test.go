@@ -54,6 +54,11 @@ func (harness) Open(t testing.TB) store.Store {
 	return mustOpen(t, pgtest.NewDatabase(t))
 }
 
+func (harness) Replica(t testing.TB, s store.Store) store.Store {
+	t.Helper()
+	return mustOpen(t, s.(*postgres.Store).Pool().Config().ConnConfig.ConnString())
+}
+
 func (harness) Exec(t testing.TB, s store.Store, sql string) {
 	t.Helper()
 	mustExec(t, s, sql)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
 )
 
 const migrationColumns = `client_key, id, source_realm, target_realm, state, start_time, end_time,
@@ -55,6 +56,13 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, m *realmhook.Migrat
 
 // CreateMigration inserts a new migration and its first event.
 func (s *Store) CreateMigration(ctx context.Context, m *realmhook.Migration) error {
+	return s.CreateMigrationWithin(ctx, m, store.Limit{})
+}
+
+// CreateMigrationWithin inserts m and counts the limited migrations in one
+// write transaction: BEGIN IMMEDIATE takes the database's write lock first,
+// so every process's count sees every other's committed create.
+func (s *Store) CreateMigrationWithin(ctx context.Context, m *realmhook.Migration, lim store.Limit) error {
 	if err := validMigration(m); err != nil {
 		return err
 	}
@@ -65,6 +73,20 @@ func (s *Store) CreateMigration(ctx context.Context, m *realmhook.Migration) err
 			return realmhook.Errorf(realmhook.ECONFLICT, "migration %s of tenant %q already exists", m.ID, m.ClientKey)
 		} else if err != nil {
 			return err
+		}
+		if lim.Max > 0 && len(lim.States) > 0 {
+			args := make([]any, len(lim.States))
+			for i, st := range lim.States {
+				args[i] = string(st)
+			}
+			var n int
+			q := `SELECT count(*) FROM realmhook_migrations WHERE state IN (?` + strings.Repeat(", ?", len(args)-1) + `)`
+			if err := tx.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+				return err
+			}
+			if n > lim.Max {
+				return store.LimitReached(n-1, lim.Max)
+			}
 		}
 		return s.insertEvent(ctx, tx, m, "", "")
 	})

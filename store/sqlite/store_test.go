@@ -23,6 +23,11 @@ func (harness) Open(t testing.TB) store.Store {
 	return mustOpen(t, filepath.Join(t.TempDir(), "realm.db"))
 }
 
+func (harness) Replica(t testing.TB, s store.Store) store.Store {
+	t.Helper()
+	return mustOpen(t, s.(*sqlite.Store).Path())
+}
+
 func (harness) Exec(t testing.TB, s store.Store, sql string) {
 	t.Helper()
 	mustExec(t, s.(*sqlite.Store).Path(), sql)

@@ -25,6 +25,9 @@ type Harness interface {
 	// Exec runs one SQL statement the two dialects share (plain DDL) in s's
 	// database, for tables the app table does not cover.
 	Exec(t testing.TB, s store.Store, sql string)
+	// Replica opens a second store on s's database, as another replica of
+	// the realm would; it is closed by t.Cleanup.
+	Replica(t testing.TB, s store.Store) store.Store
 }
 
 // AppTable describes the table CreateAppTable creates as a copyable store.Table.
@@ -55,6 +58,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ListProperties", func(t *testing.T) { testListProperties(t, h) })
 	t.Run("Migrations", func(t *testing.T) { testMigrations(t, h) })
 	t.Run("ListMigrations", func(t *testing.T) { testListMigrations(t, h) })
+	t.Run("MigrationLimit", func(t *testing.T) { testMigrationLimit(t, h) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, h) })
 	t.Run("Columns", func(t *testing.T) { testColumns(t, h) })
 	t.Run("ReadRows", func(t *testing.T) { testReadRows(t, h) })
