@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,8 +118,9 @@ jwt:
   leeway: 10s
 http: {readHeaderTimeout: 3s, readTimeout: 4s, writeTimeout: 5s, idleTimeout: 6s, maxHeaderBytes: 8192}
 serve: [EU]
+internal: {secret: "0123456789abcdef"}
 realms:
-  global: {baseUrl: "https://app.example.com"}
+  global: {baseUrl: "https://app.example.com", internalUrl: "http://global.internal:7000"}
   EU:
     baseUrl: https://eu.app.example.com
     database: postgres://rh:pw@db.eu/realmhook
@@ -147,14 +149,15 @@ secrets: {keys: ["MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="]}
 		HTTP:        HTTP{ReadHeaderTimeout: 3 * time.Second, ReadTimeout: 4 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: 6 * time.Second, MaxHeaderBytes: 8192},
 		Serve:       []string{"EU"},
 		Realms: map[string]Realm{
-			"global": {BaseURL: "https://app.example.com", Database: "sqlite:/var/lib/realmhook/global.db"},
+			"global": {BaseURL: "https://app.example.com", InternalURL: "http://global.internal:7000"},
 			"EU":     {BaseURL: "https://eu.app.example.com", Database: "postgres://rh:pw@db.eu/realmhook", MaxConns: 7, ConnectTimeout: 90 * time.Second},
 		},
 		Migration: Migration{Enabled: new(bool), MaxConcurrent: 3, BatchRows: 50, CheckpointRows: 50,
 			PurgeAfter: 24 * time.Hour, LeaseTTL: time.Minute, SweepInterval: 10 * time.Second},
-		Tables:  []Table{{Name: "notes", TenantColumn: "client_key", Key: []string{"id"}, AllowTriggers: true}},
-		Log:     Log{Level: "debug", Format: "text"},
-		Secrets: Secrets{Keys: []string{"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}},
+		Tables:   []Table{{Name: "notes", TenantColumn: "client_key", Key: []string{"id"}, AllowTriggers: true}},
+		Log:      Log{Level: "debug", Format: "text"},
+		Secrets:  Secrets{Keys: []string{"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}},
+		Internal: Internal{Secret: "0123456789abcdef"},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
@@ -386,7 +389,17 @@ func TestValidate(t *testing.T) {
 		{"DatabasePostgres", func(c *Config) { setDB(c, "EU", "postgres://u:p@h/db"); c.Secrets.Plaintext = true }, ""},
 		{"DatabasePostgresql", func(c *Config) { setDB(c, "EU", "postgresql://u:p@h/db"); c.Secrets.Keys = []string{testKey} }, ""},
 		{"PostgresNeedsSecretKeys", func(c *Config) { setDB(c, "EU", "postgres://u:p@h/db") }, "config: secrets.keys: required: realm EU keeps its data in PostgreSQL"},
-		{"PostgresNotServedNeedsNoKeys", func(c *Config) { setDB(c, "EU", "postgres://u:p@h/db"); c.Serve = []string{"US"} }, ""},
+		{"PostgresNotServedNeedsNoKeys", func(c *Config) { regional(c, "US"); setDB(c, "US", "sqlite:us.db") }, ""},
+		{"RegionalIsValid", func(c *Config) { regional(c, "EU") }, ""},
+		{"NotServedHoldsNoDatabase", func(c *Config) { regional(c, "EU"); setDB(c, "US", "postgres://u:p@h/db") },
+			"config: realms.US.database: must not be set: this process does not serve US (serve: [EU])"},
+		{"NotServedNeedsInternalURL", func(c *Config) {
+			regional(c, "EU")
+			r := c.Realms["global"]
+			r.InternalURL = ""
+			c.Realms["global"] = r
+		}, "config: realms.global.internalUrl: required: this process does not serve global (serve: [EU])"},
+		{"ServedNeedsDatabase", func(c *Config) { regional(c, "EU"); setDB(c, "EU", "") }, "config: realms.EU.database: want sqlite:PATH or a postgres:// URL"},
 		{"SecretKeyEmpty", func(c *Config) { c.Secrets.Keys = []string{testKey, ""} }, "config: secrets.keys[1]: is empty"},
 		{"SecretKeyNotBase64", func(c *Config) { c.Secrets.Keys = []string{"not base64!"} }, "config: secrets.keys[0]: is not base64"},
 		{"SecretKeyShort", func(c *Config) { c.Secrets.Keys = []string{"c2hvcnQ="} }, "config: secrets.keys[0]: is base64 of 5 bytes; want 32"},
@@ -403,12 +416,11 @@ func TestValidate(t *testing.T) {
 		{"InternalListenNeedsSecret", func(c *Config) { c.Internal.Listen = "127.0.0.1:7000" }, "config: internal.secret: required when internal.listen is set"},
 		{"InternalListenOK", func(c *Config) { c.Internal.Secret = strings.Repeat("s", 16); c.Internal.Listen = "127.0.0.1:0" }, ""},
 		{"InternalHTTPSNeedsCert", func(c *Config) {
-			c.Internal.Secret = strings.Repeat("s", 16)
+			regional(c, "EU")
 			c.Internal.Listen = "127.0.0.1:7000"
 			r := c.Realms["EU"]
 			r.InternalURL = "https://eu:7000"
 			c.Realms["EU"] = r
-			c.Serve = []string{"EU"}
 		}, "config: internal.tlsCert: required: realms.EU.internalUrl is https and this process serves EU"},
 		{"InternalTLSKeyAlone", func(c *Config) { c.Internal.TLSKey = "k.pem" }, "config: internal.tlsCert: required with internal.tlsKey"},
 		{"InternalTLSCertAlone", func(c *Config) { c.Internal.TLSCert = "c.pem" }, "config: internal.tlsKey: required with internal.tlsCert"},
@@ -565,4 +577,19 @@ func TestLoad_ForgeDefaults(t *testing.T) {
 	}
 	_, err := parse([]byte(minimalYAML+"forge:\n  appId: 406d303d-0393-4ec4-ad7c-1435be94583a\n  maxMigrationDurationHours: 30\n"), env{}.lookup)
 	mustFailWith(t, err, "forge.maxMigrationDurationHours")
+}
+
+// regional makes c the config of one process of the regional shape: it
+// serves the given realms and reaches every realm at an internal URL; the
+// others have no database.
+func regional(c *Config, serve ...string) {
+	c.Serve = serve
+	c.Internal.Secret = "0123456789abcdef"
+	for key, r := range c.Realms {
+		r.InternalURL = "http://" + strings.ToLower(key) + ".internal:7000"
+		if !slices.Contains(serve, key) {
+			r.Database = ""
+		}
+		c.Realms[key] = r
+	}
 }

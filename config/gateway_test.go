@@ -118,7 +118,7 @@ func TestGateway_Errors(t *testing.T) {
 // TestGateway_EveryRealmItsOwnUpstream: gateway.upstream may be left out
 // when every served realm names its own.
 func TestGateway_EveryRealmItsOwnUpstream(t *testing.T) {
-	src := "serve: [EU]\nrealms:\n  global: {baseUrl: https://a.example.com}\n  EU: {baseUrl: https://eu.example.com, upstream: http://eu:3000}\ngateway: {identitySecret: ${IDS}}\n"
+	src := "serve: [EU]\ninternal: {secret: 0123456789abcdef}\nrealms:\n  global: {baseUrl: https://a.example.com, internalUrl: http://global.internal:7000}\n  EU: {baseUrl: https://eu.example.com, upstream: http://eu:3000}\ngateway: {identitySecret: ${IDS}}\n"
 	if u := mustParse(t, src, gatewayEnv).Upstream("EU"); u != "http://eu:3000" {
 		t.Errorf("Upstream(EU) = %q", u)
 	}

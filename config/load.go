@@ -161,7 +161,8 @@ func (c *Config) applyDefaults() {
 	c.applyGatewayDefaults()
 
 	for key, r := range c.Realms {
-		if r.Database == "" {
+		// A realm served elsewhere has no database here (checkRealmDatabase).
+		if r.Database == "" && c.Serves(key) {
 			r.Database = "sqlite:" + strings.TrimRight(c.DataDir, "/") + "/" + strings.ToLower(key) + ".db"
 			c.Realms[key] = r
 		}

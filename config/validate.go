@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,10 +72,10 @@ func (c *Config) Validate() error {
 	if c.HTTP.MaxHeaderBytes < 4096 {
 		return invalidf("http.maxHeaderBytes", "must be at least 4096, got %d", c.HTTP.MaxHeaderBytes)
 	}
-	if err := c.validateRealms(); err != nil {
+	if err := c.validateServe(); err != nil {
 		return err
 	}
-	if err := c.validateServe(); err != nil {
+	if err := c.validateRealms(); err != nil {
 		return err
 	}
 	if err := c.validateMigration(); err != nil {
@@ -143,7 +144,7 @@ func (c *Config) validateRealms() error {
 			}
 		}
 		bases = append(bases, b)
-		if err := checkDatabase(p+".database", r.Database); err != nil {
+		if err := c.checkRealmDatabase(key, r); err != nil {
 			return err
 		}
 		if r.MaxConns < 0 {
@@ -249,6 +250,30 @@ func (c *Config) SecretKeys() ([][]byte, error) {
 		keys = append(keys, b)
 	}
 	return keys, nil
+}
+
+// checkRealmDatabase checks a served realm's database, and that a realm
+// this process does not serve names none: in the regional shape a process
+// holds no other realm's database credentials, and reaches that realm's
+// process at its internalUrl instead.
+func (c *Config) checkRealmDatabase(key string, r Realm) error {
+	p := "realms." + key
+	if c.Serves(key) {
+		return checkDatabase(p+".database", r.Database)
+	}
+	if r.Database != "" {
+		return invalidf(p+".database", "must not be set: this process does not serve %s (serve: [%s]) and holds no other realm's database credentials", key, strings.Join(c.Serve, ", "))
+	}
+	if r.InternalURL == "" {
+		return invalidf(p+".internalUrl", "required: this process does not serve %s (serve: [%s]) and reaches the process that does at its internal API", key, strings.Join(c.Serve, ", "))
+	}
+	return nil
+}
+
+// Serves reports whether this process serves the realm: every configured
+// realm when serve is empty.
+func (c *Config) Serves(key string) bool {
+	return len(c.Serve) == 0 || slices.Contains(c.Serve, key)
 }
 
 func (c *Config) validateServe() error {
