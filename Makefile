@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/realmhook/realmhook.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help run build test soak vet fmt lint clean reset check bench-copy bench-copy-pg bench-routed qsh-vectors refjs node-example fuzz generate checkgenerate
+.PHONY: help run build test soak vet fmt lint clean reset check bench bench-tools bench-copy bench-copy-pg bench-routed bench-ace bench-status bench-window bench-scale qsh-vectors refjs node-example fuzz generate checkgenerate
 
 ## help: list the targets
 help:
@@ -145,6 +145,48 @@ soak:
 	@summary=$$(mktemp); \
 	REALMHOOK_SOAK=1 REALMHOOK_SUITE_SUMMARY=$$summary $(GO) test -count=1 -timeout 60m -run '^(TestFaults_|TestIsolation_)' ./integration; rc=$$?; \
 	if [ -s $$summary ]; then echo "== suite summary =="; sort $$summary; fi; rm -f $$summary; exit $$rc
+
+# Sizes of `make bench`, each a variable so a slow machine can run it smaller
+# (e.g. `make bench STATUS_ROWS=200000 SCALE_TENANTS=1000,10000`).
+STATUS_ROWS ?= 1000000
+WINDOW_ROWS ?= 10000,100000,1000000
+SCALE_TENANTS ?= 1000,10000,100000
+COPY_ROWS ?= 100000,1000000
+ACE_DIR := bench/ace
+
+## bench: every comparison in one command: routed GET/PUT, ACE 11.5.3 (one process and a cluster), /status under load during a copy, the migration window table, 1k-100k tenants, and both copy benches; each prints both figures and the ratio (sizes: STATUS_ROWS, WINDOW_ROWS, SCALE_TENANTS, COPY_ROWS)
+bench: bench-routed bench-ace bench-status bench-window bench-scale
+	$(MAKE) bench-copy BENCHFLAGS='-rows $(COPY_ROWS)'
+	$(MAKE) bench-copy-pg BENCHFLAGS='-rows $(COPY_ROWS)'
+
+# What the benches need from the registries (the ACE app's node_modules) the
+# targets install themselves; the system tools are named here.
+## bench-tools: check that node, npm, psql, sqlite3 and initdb are on PATH and build realmhook and routedbench
+bench-tools:
+	@for t in node npm psql sqlite3; do command -v $$t >/dev/null || { echo "make bench needs $$t on PATH (Debian: apt-get install nodejs npm postgresql sqlite3)"; exit 1; }; done
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ echo "make bench needs the PostgreSQL server binaries initdb/postgres (Debian: apt-get install postgresql)"; exit 1; }
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/realmhook ./bench/routedbench
+
+# npm ci when the lock file changed since the last install.
+$(ACE_DIR)/node_modules/.package-lock.json: $(ACE_DIR)/package-lock.json
+	cd $(ACE_DIR) && npm ci --no-audit --no-fund --omit=optional
+
+## bench-ace: the routed GET through realmhook (realms on PostgreSQL) against an atlassian-connect-express 11.5.3 app (addon.authenticate(), sequelize store on the same PostgreSQL) as one process and as a cluster of one worker per core; same tenants, same tokens, concurrency 64
+bench-ace: bench-tools $(ACE_DIR)/node_modules/.package-lock.json
+	./bin/routedbench -suite ace -ace $(ACE_DIR) $(BENCHFLAGS)
+
+## bench-status: 500 pollers of /status every 100 ms during a STATUS_ROWS-row copy, SQLite and PostgreSQL: /status p50/p99 and the copy's time with and without the pollers, interleaved
+bench-status: bench-tools
+	./bin/routedbench -suite status -status-rows $(STATUS_ROWS) $(BENCHFLAGS)
+
+## bench-window: /start to ready-to-commit PostgreSQL→PostgreSQL for WINDOW_ROWS-row tenants, and the largest tenant that fits 1.5 hours and 30 minutes
+bench-window: bench-tools
+	./bin/routedbench -suite window -window-rows $(WINDOW_ROWS) $(BENCHFLAGS)
+
+## bench-scale: SCALE_TENANTS tenants installed with signed installs: install rate and p99, routed GET over random tenants and memory per tenant at each size
+bench-scale: bench-tools
+	./bin/routedbench -suite scale -scale-tenants $(SCALE_TENANTS) $(BENCHFLAGS)
 
 ## bench-copy: copy a 100k- and a 1M-row tenant SQLite→SQLite with the migration engine; prints rows/s, verification share, peak RSS and the ratio to the sqlite3 shell (BENCHFLAGS=-rows 100000 … to change). Needs the sqlite3 shell (Debian: apt-get install sqlite3)
 bench-copy:

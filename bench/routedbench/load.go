@@ -26,10 +26,13 @@ type load struct {
 	Warmup      time.Duration
 }
 
-// request is one pre-signed call: a token that is never reused.
+// request is one pre-signed call: a token that is never reused. Its path is
+// below a realm's base URL: the qsh covers the path below the base path only,
+// so one token is valid on every server that serves the realm at that path,
+// and every server of a comparison gets the very same tokens.
 type request struct {
-	method, url, auth string
-	body              []byte
+	method, path, auth string
+	body               []byte
 }
 
 // runResult is what one run measured.
@@ -53,24 +56,27 @@ type target struct {
 	Tenants []benchTenant
 }
 
+// signBase is the base URL tokens are signed for: only its path counts.
+const signBase = "http://bench.invalid" + euPath
+
 // signRequests pre-signs n distinct requests to tenants chosen at random, so
 // no two requests share a token and every tenant is as likely as any other.
-func signRequests(tg target, method string, n int, rnd *rand.Rand) ([]request, error) {
+func signRequests(tenants []benchTenant, method string, n int, rnd *rand.Rand) ([]request, error) {
 	out := make([]request, n)
 	signer := connectjwt.Signer{TTL: 30 * time.Minute}
 	for i := range out {
-		ten := tg.Tenants[rnd.IntN(len(tg.Tenants))]
-		url := tg.BaseURL + "/api/v1/properties/" + readKey
+		ten := tenants[rnd.IntN(len(tenants))]
+		path := "/api/v1/properties/" + readKey
 		var body []byte
 		if method == http.MethodPut {
-			url = tg.BaseURL + "/api/v1/properties/" + writeKey
+			path = "/api/v1/properties/" + writeKey
 			body = fmt.Appendf(nil, `{"n":%d}`, i)
 		}
-		tok, err := signer.HS256(ten.Secret, ten.ClientKey, method, url, tg.BaseURL)
+		tok, err := signer.HS256(ten.Secret, ten.ClientKey, method, signBase+path, signBase)
 		if err != nil {
 			return nil, err
 		}
-		out[i] = request{method: method, url: url, auth: "JWT " + tok, body: body}
+		out[i] = request{method: method, path: path, auth: "JWT " + tok, body: body}
 	}
 	return out, nil
 }
@@ -92,7 +98,7 @@ func newClient(concurrency int) *http.Client {
 // drive sends reqs with l.Concurrency workers for at most d and returns the
 // latencies of the answers, in no order. Any answer but 2xx fails the run:
 // a rate of refusals measures nothing.
-func drive(ctx context.Context, client *http.Client, l load, reqs []request, d time.Duration, record bool) (runResult, error) {
+func drive(ctx context.Context, client *http.Client, base string, l load, reqs []request, d time.Duration, record bool) (runResult, error) {
 	var next atomic.Int64
 	deadline := time.Now().Add(d)
 	lat := make([][]time.Duration, l.Concurrency)
@@ -116,7 +122,7 @@ func drive(ctx context.Context, client *http.Client, l load, reqs []request, d t
 				if rq.body != nil {
 					body = bytes.NewReader(rq.body)
 				}
-				hr, err := http.NewRequestWithContext(ctx, rq.method, rq.url, body)
+				hr, err := http.NewRequestWithContext(ctx, rq.method, base+rq.path, body)
 				if err != nil {
 					failed.CompareAndSwap(nil, &err)
 					return
@@ -134,7 +140,7 @@ func drive(ctx context.Context, client *http.Client, l load, reqs []request, d t
 				b, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode/100 != 2 {
-					err := fmt.Errorf("%s %s: status %d: %.200s", rq.method, rq.url, resp.StatusCode, b)
+					err := fmt.Errorf("%s %s: status %d: %.200s", rq.method, rq.path, resp.StatusCode, b)
 					failed.CompareAndSwap(nil, &err)
 					return
 				}
@@ -164,22 +170,35 @@ func drive(ctx context.Context, client *http.Client, l load, reqs []request, d t
 
 // measure warms the target up, then runs the measured load on fresh tokens.
 func measure(ctx context.Context, tg target, method string, l load, rnd *rand.Rand) (runResult, error) {
+	warm, err := signRequests(tg.Tenants, method, max(l.Concurrency*4, l.Requests/10), rnd)
+	if err != nil {
+		return runResult{}, err
+	}
+	reqs, err := signRequests(tg.Tenants, method, l.Requests, rnd)
+	if err != nil {
+		return runResult{}, err
+	}
+	return measureWith(ctx, tg, l, warm, reqs)
+}
+
+// measureWith warms the target up with warm, then runs the measured load on
+// reqs: the same slices may go to several targets.
+func measureWith(ctx context.Context, tg target, l load, warm, reqs []request) (runResult, error) {
 	client := newClient(l.Concurrency)
 	defer client.CloseIdleConnections()
-	warm, err := signRequests(tg, method, max(l.Concurrency*4, l.Requests/10), rnd)
-	if err != nil {
-		return runResult{}, err
-	}
-	if _, err := drive(ctx, client, l, warm, l.Warmup, false); err != nil {
+	if _, err := drive(ctx, client, tg.BaseURL, l, warm, l.Warmup, false); err != nil {
 		return runResult{}, fmt.Errorf("%s warm-up: %w", tg.Name, err)
 	}
-	reqs, err := signRequests(tg, method, l.Requests, rnd)
-	if err != nil {
-		return runResult{}, err
-	}
-	res, err := drive(ctx, client, l, reqs, l.Duration, true)
+	res, err := drive(ctx, client, tg.BaseURL, l, reqs, l.Duration, true)
 	if err != nil {
 		return runResult{}, fmt.Errorf("%s: %w", tg.Name, err)
 	}
 	return res, nil
+}
+
+// drain reads and closes a response body, so its connection is reused.
+func drain(resp *http.Response) (int64, error) {
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return n, err
 }

@@ -49,6 +49,9 @@ func main() {
 // Main is the program: flags in, a table of results out.
 type Main struct {
 	Realmhook  string
+	ACE        string
+	Suites     []string
+	Migr       migrationFlags
 	Load       load
 	Reps       int
 	Small      int
@@ -70,6 +73,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("routedbench", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.Realmhook, "realmhook", "bin/realmhook", "the realmhook `binary` to start")
+	suites := fs.String("suite", "routed", "suites to run, comma-separated: routed, ace, scale, status, window")
+	fs.StringVar(&m.ACE, "ace", "bench/ace", "the ACE app's `directory` (app.js, node_modules installed by npm ci)")
+	m.addMigrationFlags(fs)
 	fs.IntVar(&m.Load.Concurrency, "c", 64, "concurrent requests (closed loop)")
 	fs.DurationVar(&m.Load.Duration, "duration", 5*time.Second, "longest measured run")
 	fs.IntVar(&m.Load.Requests, "requests", 100000, "most requests in a measured run (each with its own pre-signed token)")
@@ -81,6 +87,17 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Serve, "serve", "", "internal: run the bare or careful server in this process")
 	fs.IntVar(&m.ServeCount, "serve-tenants", 1000, "internal: tenants of the careful server")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, s := range strings.Split(*suites, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "routed", "ace", "scale", "status", "window":
+			m.Suites = append(m.Suites, s)
+		default:
+			return fmt.Errorf("-suite %q: want routed, ace, scale, status or window", s)
+		}
+	}
+	if err := m.checkMigrationFlags(); err != nil {
 		return err
 	}
 	small, large, ok := strings.Cut(*tenants, ",")
@@ -104,66 +121,92 @@ type scenario struct {
 	Runs   []runResult
 }
 
-// Run starts every server, measures, prints, and stops them.
+// Run runs each suite asked for, each starting its own servers and
+// stopping them before the next begins.
 func (m *Main) Run(ctx context.Context) error {
 	if m.Serve != "" {
 		return serveChild(m.Serve, m.ServeCount, m.Stdout)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	dir := m.Dir
 	if dir == "" {
+		var err error
 		if dir, err = os.MkdirTemp("", "routedbench-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
 	}
+	fmt.Fprintf(m.Stdout, "routedbench: %d CPUs, GOMAXPROCS %d, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
+	for _, suite := range m.Suites {
+		fmt.Fprintf(m.Stdout, "\n== %s ==\n", suite)
+		if err := m.runSuite(ctx, suite, filepath.Join(dir, suite)); err != nil {
+			return fmt.Errorf("%s: %w", suite, err)
+		}
+	}
+	return nil
+}
+
+// runSuite runs one suite; every process it starts through keep is stopped
+// when it returns.
+func (m *Main) runSuite(ctx context.Context, suite, dir string) error {
 	var procs []*process
 	defer func() {
 		for _, p := range procs {
 			p.stop()
 		}
 	}()
-	start := func(p *process, err error) (*process, error) {
+	keep := func(p *process, err error) (*process, error) {
 		if err == nil {
 			procs = append(procs, p)
 		}
 		return p, err
 	}
+	switch suite {
+	case "routed":
+		return m.runRouted(ctx, dir, keep)
+	case "ace":
+		return m.runACE(ctx, dir, keep)
+	case "scale":
+		return m.runScale(ctx, dir, keep)
+	case "status":
+		return m.runStatus(ctx, dir, keep)
+	case "window":
+		return m.runWindow(ctx, dir, keep)
+	}
+	return fmt.Errorf("unknown suite %q", suite)
+}
 
-	fmt.Fprintf(m.Stdout, "routedbench: %d CPUs, GOMAXPROCS %d, %s; concurrency %d, runs of at most %s or %d requests, warm-up %s, %d repetitions\n",
-		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), m.Load.Concurrency, m.Load.Duration, m.Load.Requests, m.Load.Warmup, m.Reps)
-	bare, err := start(startBaseline(ctx, self, "bare", 1))
+// runRouted is the routed request against the bare and the careful handler.
+func (m *Main) runRouted(ctx context.Context, dir string, keep func(*process, error) (*process, error)) error {
+	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	careful, err := start(startBaseline(ctx, self, "careful", m.Small))
+	fmt.Fprintf(m.Stdout, "concurrency %d, runs of at most %s or %d requests, warm-up %s, %d repetitions\n",
+		m.Load.Concurrency, m.Load.Duration, m.Load.Requests, m.Load.Warmup, m.Reps)
+	bare, err := keep(startBaseline(ctx, self, "bare", 1))
+	if err != nil {
+		return err
+	}
+	careful, err := keep(startBaseline(ctx, self, "careful", m.Small))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "seeding realmhook with %d and %d tenants…\n", m.Small, m.Large)
 	rhSmallProc, smallTenants, err := startRealmhook(ctx, m.Realmhook, filepath.Join(dir, "small"), m.Small, m.LogLevel)
-	if err != nil {
+	if _, err := keep(rhSmallProc, err); err != nil {
 		return err
 	}
-	procs = append(procs, rhSmallProc)
 	rhLargeProc, largeTenants, err := startRealmhook(ctx, m.Realmhook, filepath.Join(dir, "large"), m.Large, m.LogLevel)
-	if err != nil {
+	if _, err := keep(rhLargeProc, err); err != nil {
 		return err
 	}
-	procs = append(procs, rhLargeProc)
 	rssSmallIdle, rssLargeIdle := rhSmallProc.rssBytes(), rhLargeProc.rssBytes()
 
 	tBare := &target{Name: "bare", BaseURL: bare.base, Tenants: smallTenants}
 	tCareful := &target{Name: "careful", BaseURL: careful.base, Tenants: smallTenants}
 	tSmall := &target{Name: "realmhook", BaseURL: rhSmallProc.base, Tenants: smallTenants}
 	tLarge := &target{Name: "realmhook", BaseURL: rhLargeProc.base, Tenants: largeTenants}
-	small, large := fmt.Sprintf("%dk", m.Small/1000), fmt.Sprintf("%dk", m.Large/1000)
-	if m.Small < 1000 {
-		small = strconv.Itoa(m.Small)
-	}
+	small, large := countName(m.Small), countName(m.Large)
 	scenarios := []*scenario{
 		{Name: "bare GET", Method: http.MethodGet, Target: tBare},
 		{Name: "careful GET (" + small + " tenants)", Method: http.MethodGet, Target: tCareful},
@@ -173,7 +216,7 @@ func (m *Main) Run(ctx context.Context) error {
 		{Name: "careful PUT (" + small + " tenants)", Method: http.MethodPut, Target: tCareful},
 		{Name: "realmhook PUT (" + small + " tenants)", Method: http.MethodPut, Target: tSmall},
 	}
-	rnd := rand.New(rand.NewPCG(1, 2))
+	rnd := newRand()
 	for rep := 1; rep <= m.Reps; rep++ {
 		for _, sc := range scenarios {
 			res, err := measure(ctx, *sc.Target, sc.Method, m.Load, rnd)
@@ -181,8 +224,7 @@ func (m *Main) Run(ctx context.Context) error {
 				return fmt.Errorf("%s: %w", sc.Name, err)
 			}
 			sc.Runs = append(sc.Runs, res)
-			fmt.Fprintf(m.Stderr, "rep %d %-32s %8.0f req/s  p50 %-9s p99 %s\n", rep, sc.Name, res.perSec(),
-				res.P50.Round(10*time.Microsecond), res.P99.Round(10*time.Microsecond))
+			fmt.Fprintf(m.Stderr, "rep %d %-32s %8.0f req/s  p50 %-9s p99 %s\n", rep, sc.Name, res.perSec(), round(res.P50), round(res.P99))
 		}
 	}
 	r := report{
@@ -194,3 +236,20 @@ func (m *Main) Run(ctx context.Context) error {
 	r.print(m.Stdout)
 	return nil
 }
+
+// countName writes a tenant or row count the way people say it: 1k, 100k, 1M.
+func countName(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return strconv.Itoa(n)
+}
+
+// newRand is the bench's random source: seeded, so runs pick the same tenants.
+func newRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+// round is a latency as the tables print it.
+func round(d time.Duration) time.Duration { return d.Round(10 * time.Microsecond) }

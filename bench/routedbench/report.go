@@ -45,29 +45,37 @@ type report struct {
 	Concurrency                int
 }
 
-func (r report) print(w io.Writer) {
-	sums := make([]summary, len(r.Scenarios))
+// printTable writes each scenario's medians and returns them in order.
+func printTable(w io.Writer, scenarios []*scenario) []summary {
+	sums := make([]summary, len(scenarios))
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "server\trequests/s\tp50\tp99\t")
-	for i, sc := range r.Scenarios {
+	for i, sc := range scenarios {
 		sums[i] = summarise(sc.Runs)
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t\n", sc.Name, sums[i].PerSec,
-			sums[i].P50.Round(10*time.Microsecond), sums[i].P99.Round(10*time.Microsecond))
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t\n", sc.Name, sums[i].PerSec, round(sums[i].P50), round(sums[i].P99))
 	}
 	tw.Flush()
+	return sums
+}
+
+// check writes one goal's verdict line.
+func check(w io.Writer, ok bool, format string, args ...any) {
+	mark := "met   "
+	if !ok {
+		mark = "MISSED"
+	}
+	fmt.Fprintf(w, "  %s %s\n", mark, fmt.Sprintf(format, args...))
+}
+
+func (r report) print(w io.Writer) {
+	sums := printTable(w, r.Scenarios)
 	// The scenario order is fixed in Run.
 	bareGet, carefulGet, rhGet, rhGetLarge, rhPut := sums[0], sums[1], sums[2], sums[3], sums[6]
 	perTenant := float64(r.RSSLarge-r.RSSSmall) / float64(r.Large-r.Small)
 	fmt.Fprintf(w, "\nrealmhook RSS after load: %.1f MiB at %d tenants, %.1f MiB at %d tenants: %.0f bytes per tenant (at start: %.1f and %.1f MiB)\n",
 		mib(r.RSSSmall), r.Small, mib(r.RSSLarge), r.Large, perTenant, mib(r.RSSSmallIdle), mib(r.RSSLargeIdle))
 	fmt.Fprintln(w, "\ngoals:")
-	check := func(ok bool, format string, args ...any) {
-		mark := "met   "
-		if !ok {
-			mark = "MISSED"
-		}
-		fmt.Fprintf(w, "  %s %s\n", mark, fmt.Sprintf(format, args...))
-	}
+	check := func(ok bool, format string, args ...any) { check(w, ok, format, args...) }
 	vsBare := rhGet.PerSec / bareGet.PerSec
 	vsCareful := rhGet.PerSec / carefulGet.PerSec
 	writes := rhPut.PerSec / rhGet.PerSec

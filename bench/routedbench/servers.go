@@ -182,6 +182,7 @@ type process struct {
 	name string
 	cmd  *exec.Cmd
 	base string // EU realm base URL
+	root string // the server's root URL (realmhook only)
 }
 
 func (p *process) stop() {
@@ -242,11 +243,16 @@ func seedRealm(ctx context.Context, path string, tenants []benchTenant) error {
 		return err
 	}
 	defer st.Close()
+	return seedStore(ctx, st, tenants)
+}
+
+// seedStore writes tenants, each with readKey set, into st.
+func seedStore(ctx context.Context, st store.Store, tenants []benchTenant) error {
 	now := time.Now().UTC()
 	for _, t := range tenants {
 		err := st.PutTenant(ctx, &realmhook.Tenant{
-			ClientKey: t.ClientKey, SharedSecret: string(t.Secret), BaseURL: "https://" + t.ClientKey + ".example.net",
-			ProductType: "jira", AppKey: "com.example.realmhook-app", State: realmhook.TenantActive, Enabled: true,
+			ClientKey: t.ClientKey, SharedSecret: string(t.Secret), BaseURL: tenantBaseURL(t.ClientKey),
+			ProductType: "jira", AppKey: appKey, State: realmhook.TenantActive, Enabled: true,
 			InstalledAt: now, UpdatedAt: now,
 		})
 		if err != nil {
@@ -254,7 +260,7 @@ func seedRealm(ctx context.Context, path string, tenants []benchTenant) error {
 		}
 	}
 	i := 0
-	_, err = st.CopyRows(ctx, store.PropertiesTable, []string{"client_key", "key", "value"}, func() ([]store.Row, error) {
+	_, err := st.CopyRows(ctx, store.PropertiesTable, []string{"client_key", "key", "value"}, func() ([]store.Row, error) {
 		var batch []store.Row
 		for ; i < len(tenants) && len(batch) < 5000; i++ {
 			batch = append(batch, store.Row{tenants[i].ClientKey, readKey, string(readValue)})
@@ -264,26 +270,70 @@ func seedRealm(ctx context.Context, path string, tenants []benchTenant) error {
 	return err
 }
 
+// appKey is the app key of the repository's descriptor, which realmhook serves.
+const appKey = "com.example.realmhook-app"
+
+// tenantBaseURL is the host product's URL of a bench tenant.
+func tenantBaseURL(clientKey string) string { return "https://" + clientKey + ".example.net" }
+
 // startRealmhook seeds a data directory with n tenants in EU and starts the
 // realmhook binary on it (embedded shape: global, US, EU on SQLite).
 func startRealmhook(ctx context.Context, bin, dir string, n int, logLevel string) (*process, []benchTenant, error) {
 	tenants := benchTenants(n)
-	bin, err := filepath.Abs(bin)
-	if err != nil {
-		return nil, nil, err
-	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, err
 	}
 	if err := seedRealm(ctx, filepath.Join(dir, "eu.db"), tenants); err != nil {
 		return nil, nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := runRealmhook(ctx, bin, dir, rhConfig{LogLevel: logLevel, Databases: map[string]string{
+		"global": "sqlite:" + filepath.Join(dir, "global.db"),
+		"US":     "sqlite:" + filepath.Join(dir, "us.db"),
+		"EU":     "sqlite:" + filepath.Join(dir, "eu.db"),
+	}})
 	if err != nil {
 		return nil, nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	return p, tenants, nil
+}
+
+// rhConfig is what a bench varies in realmhook's configuration.
+type rhConfig struct {
+	LogLevel string
+	// Databases by realm key: global, US and EU.
+	Databases map[string]string
+	// Extra is YAML appended to the file (top-level keys).
+	Extra string
+}
+
+// freePort is a loopback port nothing listens on now.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// runRealmhook writes a configuration into dir and starts the realmhook
+// binary on it, its log in dir/realmhook.log; it returns once /readyz says
+// ready. The EU realm is served at euPath, US at /realms/us.
+func runRealmhook(ctx context.Context, bin, dir string, c rhConfig) (*process, error) {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
 log:
@@ -291,42 +341,55 @@ log:
 realms:
   global:
     baseUrl: %s
-    database: sqlite:%s
+    database: %q
   US:
     baseUrl: %s/realms/us
-    database: sqlite:%s
+    database: %q
   EU:
     baseUrl: %s%s
-    database: sqlite:%s
-`, port, logLevel, base, filepath.Join(dir, "global.db"), base, filepath.Join(dir, "us.db"), base, euPath, filepath.Join(dir, "eu.db"))
+    database: %q
+%s`, port, c.LogLevel, base, c.Databases["global"], base, c.Databases["US"], base, euPath, c.Databases["EU"], c.Extra)
 	cfgPath := filepath.Join(dir, "realmhook.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, bin, "serve", "--config", cfgPath)
 	cmd.Dir = dir
 	logFile, err := os.Create(filepath.Join(dir, "realmhook.log"))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	defer logFile.Close() // the child holds its own descriptor
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	p := &process{name: fmt.Sprintf("realmhook-%d", n), cmd: cmd, base: base + euPath}
-	deadline := time.Now().Add(60 * time.Second)
+	p := &process{name: "realmhook", cmd: cmd, base: base + euPath, root: base}
+	if err := waitReady(ctx, base+"/readyz", 60*time.Second); err != nil {
+		p.stop()
+		return nil, fmt.Errorf("realmhook: %w; see %s", err, logFile.Name())
+	}
+	return p, nil
+}
+
+// waitReady polls url until it answers 200.
+func waitReady(ctx context.Context, url string, within time.Duration) error {
+	deadline := time.Now().Add(within)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return p, tenants, nil
+				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			p.stop()
-			return nil, nil, fmt.Errorf("realmhook not ready after 60s; see %s", logFile.Name())
+			return fmt.Errorf("not ready after %s", within)
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
