@@ -16,6 +16,7 @@ import (
 	neturl "net/url"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,7 +50,13 @@ type env struct {
 	url    string
 	keys   testKeys
 	realms *realms.Registry
+	// skew moves the migration engine's clock ahead of real time, for the
+	// tests that need its caches to have gone stale.
+	skew atomic.Int64
 }
+
+// skip moves the engine's clock d ahead.
+func (e *env) skip(d time.Duration) { e.skew.Add(int64(d)) }
 
 func mustEnv(t *testing.T, keySource connectjwt.KeySource) *env {
 	t.Helper()
@@ -85,7 +92,8 @@ func mustEnv(t *testing.T, keySource connectjwt.KeySource) *env {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := migration.New(migration.Config{Enabled: true, MaxConcurrent: 5}, served, peers, migration.Options{Logger: logger})
+	svc := migration.New(migration.Config{Enabled: true, MaxConcurrent: 5}, served, peers, migration.Options{Logger: logger,
+		Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }})
 	s, err := New(Options{
 		Realms:      e.realms,
 		Descriptor:  []byte(`{"key":"app"}`),
@@ -624,6 +632,8 @@ func TestServer_StatusWhileDatabaseDown(t *testing.T) {
 		r, _ := e.realms.Get(k)
 		r.Store.Close()
 	}
+	// Past the engine's status cache, which would answer for a while yet.
+	e.skip(migration.StatusMaxStale)
 	for _, tc := range []struct {
 		name, clientKey, secret, id, want string
 	}{

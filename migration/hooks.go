@@ -261,8 +261,13 @@ func (s *Service) startScheduled(ctx context.Context, realm string, st store.Sto
 // Status returns the migration, looking in realm's store first and then in
 // every served store. One row read.
 func (s *Service) Status(ctx context.Context, realm, clientKey, id string) (*realmhook.Migration, error) {
-	m, _, err := s.find(ctx, realm, clientKey, id)
-	return m, err
+	if err := CheckID(id); err != nil {
+		return nil, err
+	}
+	return s.status.get(ctx, clientKey, id, func(ctx context.Context) (*realmhook.Migration, error) {
+		m, _, err := s.find(ctx, realm, clientKey, id)
+		return m, err
+	})
 }
 
 // Commit makes the target copy the tenant's data: from ready-to-commit it

@@ -94,6 +94,9 @@ type Service struct {
 	busy map[string]*holder
 	// scheduleMu serialises the count-then-create of Schedule in this process.
 	scheduleMu sync.Mutex
+	// status answers Status from memory, refreshed at most every
+	// StatusMaxStale, and is told of every transition made here.
+	status *statusCache
 }
 
 // holder is one in-process claim on a migration.
@@ -149,6 +152,7 @@ func New(cfg Config, served map[string]store.Store, peers map[string]Peer, opts 
 		base:   base,
 		stop:   stop,
 		busy:   make(map[string]*holder),
+		status: newStatusCache(opts.Now),
 	}
 }
 
@@ -300,6 +304,9 @@ func (s *Service) transition(ctx context.Context, st store.Store, m *realmhook.M
 			err = errStateChanged
 		}
 		return fmt.Errorf("migration %s %s → %s: %w", m.ID, m.State, to, err)
+	}
+	if src, ok := s.served[next.SourceRealm]; ok && src == st {
+		s.status.publish(&next)
 	}
 	if m.State != to {
 		s.log.Info("migration "+string(to), "tenant", m.ClientKey, "migration_id", m.ID,
