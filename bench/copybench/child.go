@@ -20,35 +20,25 @@ import (
 	"github.com/realmhook/realmhook/store/sqlite"
 )
 
-// The data set: the tenant copied, another tenant in the same tables that must
-// stay behind, and the app table the engine copies after the properties.
+// The data set: the tenant copied and another tenant in the same tables that
+// must stay behind (the tables are the -shape's).
 const (
 	benchTenant = "tenant-bench-a"
 	otherTenant = "tenant-bench-b"
-	otherProps  = 2000
-	otherNotes  = 3000
 	migrationID = "bench-1"
 	sourceRealm = "US"
 	targetRealm = "EU"
-	// minRows keeps both tables non-empty for the copied tenant.
+	// minRows keeps every table of every shape non-empty for the copied tenant.
 	minRows = 10
 )
-
-// notesTable is the app's declared tenant-scoped table.
-var notesTable = store.Table{Name: "notes", TenantColumn: "tenant", Key: []string{"id"}}
-
-// split divides a tenant's rows: a tenth properties, the rest notes.
-func split(rows int) (props, notes int) {
-	props = rows / 10
-	return props, rows - props
-}
 
 // copySpec is one copy for a child process to run.
 type copySpec struct {
 	Backend    string `json:"backend"`
 	Source     string `json:"source"` // SQLite path or postgres URL
 	Target     string `json:"target"`
-	Rows       int    `json:"rows"` // the tenant's rows over both tables
+	Shape      string `json:"shape"`
+	Rows       int    `json:"rows"` // the tenant's rows over all its tables
 	Batch      int    `json:"batch"`
 	Checkpoint int    `json:"checkpoint"`
 	CPUProfile string `json:"cpuprofile,omitempty"`
@@ -106,6 +96,10 @@ func openStore(ctx context.Context, backend, where string, log *slog.Logger) (st
 // runCopy migrates benchTenant from spec.Source to spec.Target with the real
 // engine, up to ready-to-commit, and checks what landed in the target.
 func runCopy(ctx context.Context, spec copySpec, log *slog.Logger) (copyResult, error) {
+	shape, err := lookupShape(spec.Shape)
+	if err != nil {
+		return copyResult{}, err
+	}
 	src, err := openStore(ctx, spec.Backend, spec.Source, log)
 	if err != nil {
 		return copyResult{}, fmt.Errorf("open source: %w", err)
@@ -121,7 +115,7 @@ func runCopy(ctx context.Context, spec copySpec, log *slog.Logger) (copyResult, 
 		Enabled:        true,
 		BatchRows:      spec.Batch,
 		CheckpointRows: spec.Checkpoint,
-		Tables:         []store.Table{notesTable},
+		Tables:         appTables(shape),
 	},
 		map[string]store.Store{sourceRealm: src, targetRealm: dst},
 		map[string]migration.Peer{sourceRealm: migration.LocalPeer(src), targetRealm: migration.LocalPeer(dst)},
@@ -157,7 +151,8 @@ func runCopy(ctx context.Context, spec copySpec, log *slog.Logger) (copyResult, 
 		return copyResult{}, err
 	}
 
-	for _, t := range []store.Table{store.PropertiesTable, notesTable} {
+	for _, bt := range shape {
+		t := bt.table
 		n, err := dst.CountRows(ctx, t, benchTenant)
 		if err != nil {
 			return copyResult{}, fmt.Errorf("count target: %w", err)

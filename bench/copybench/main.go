@@ -47,6 +47,8 @@ func main() {
 // Main is the program: flags in, a table of results out.
 type Main struct {
 	Backend      string
+	Shape        string
+	shape        []benchTable
 	Rows         []int
 	Batch        int
 	Checkpoint   int
@@ -72,6 +74,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.SetOutput(m.Stderr)
 	rows := fs.String("rows", "100000,1000000", "tenant sizes to run, comma-separated (rows over all copied tables)")
 	fs.StringVar(&m.Backend, "backend", "sqlite", "sqlite or postgres")
+	fs.StringVar(&m.Shape, "shape", "notes", "the tenant's tables: notes (properties and one app table) or spread (properties, a wide table with text and JSON, a narrow one with most rows)")
 	fs.IntVar(&m.Batch, "batch", migration.DefaultBatchRows, "rows per read and per write batch (migration.Config.BatchRows)")
 	fs.IntVar(&m.Checkpoint, "checkpoint", migration.DefaultCheckpointRows, "rows between checkpoints (migration.Config.CheckpointRows)")
 	fs.StringVar(&m.Dir, "dir", "", "work directory for the SQLite files (default: a temporary directory, removed afterwards)")
@@ -87,6 +90,11 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.Child != "" {
 		return nil
 	}
+	shape, err := lookupShape(m.Shape)
+	if err != nil {
+		return err
+	}
+	m.shape = shape
 	sizes, err := parseSizes(*rows)
 	if err != nil {
 		return err

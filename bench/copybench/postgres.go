@@ -15,23 +15,9 @@ import (
 	"github.com/realmhook/realmhook/store/postgres"
 )
 
-// pgNotesDDL is the app's table, created in both databases; the baseline's
-// tables are made LIKE it and realmhook_properties, indexes included.
-const pgNotesDDL = `CREATE TABLE notes (
-	tenant TEXT NOT NULL,
-	id     BIGINT NOT NULL,
-	body   TEXT NOT NULL,
-	score  DOUBLE PRECISION NOT NULL,
-	PRIMARY KEY (tenant, id))`
-
-// pgBaselineTables pairs each copied table with its baseline twin in the
-// target database and the columns both copy.
-var pgBaselineTables = []struct {
-	source, twin, tenantColumn, columns string
-}{
-	{"realmhook_properties", "bench_baseline_properties", "client_key", "client_key, key, value"},
-	{"notes", "bench_baseline_notes", "tenant", "tenant, id, body, score"},
-}
+// twin is the baseline's copy of a table in the target database, made LIKE
+// it, indexes included.
+func twin(t benchTable) string { return "bench_baseline_" + t.table.Name }
 
 // benchPostgres runs every size: generate in one database, copy to another
 // with realmhook in a child, then with psql's binary COPY, compare.
@@ -56,7 +42,7 @@ func (m *Main) benchPostgres(ctx context.Context) ([]result, error) {
 	for _, rows := range m.Rows {
 		srcDB, dstDB := "rhbench_source_"+strconv.Itoa(rows), "rhbench_target_"+strconv.Itoa(rows)
 		m.progress("postgres %d rows: generating source data", rows)
-		if err := preparePostgres(ctx, srv, srcDB, dstDB, rows, m.Logger); err != nil {
+		if err := preparePostgres(ctx, srv, srcDB, dstDB, m.shape, rows, m.Logger); err != nil {
 			return nil, err
 		}
 		src, dst := srv.dbURL(srcDB), srv.dbURL(dstDB)
@@ -65,7 +51,7 @@ func (m *Main) benchPostgres(ctx context.Context) ([]result, error) {
 			m.progress("checkpoint (needs superuser; timings may include flushing generated data): %v", err)
 		}
 		m.progress("postgres %d rows: copying with realmhook", rows)
-		res, rss, err := m.spawnCopy(ctx, copySpec{Backend: "postgres", Source: src, Target: dst,
+		res, rss, err := m.spawnCopy(ctx, copySpec{Backend: "postgres", Shape: m.Shape, Source: src, Target: dst,
 			Rows: rows, Batch: m.Batch, Checkpoint: m.Checkpoint, CPUProfile: m.profilePath(rows)})
 		if err != nil {
 			return nil, err
@@ -74,7 +60,7 @@ func (m *Main) benchPostgres(ctx context.Context) ([]result, error) {
 		if !m.SkipBaseline {
 			_ = pgExec(ctx, srv.admin, "CHECKPOINT")
 			m.progress("postgres %d rows: copying with psql COPY (FORMAT binary)", rows)
-			if r.Baseline, r.BaselinePeakRSS, err = pgBaseline(ctx, src, dst, rows); err != nil {
+			if r.Baseline, r.BaselinePeakRSS, err = pgBaseline(ctx, src, dst, m.shape, rows); err != nil {
 				return nil, err
 			}
 		}
@@ -91,7 +77,7 @@ func (m *Main) benchPostgres(ctx context.Context) ([]result, error) {
 // preparePostgres (re)creates the source database holding the tenant's rows
 // and the other tenant's, and the target database with realmhook's schema,
 // the notes table and the baseline's empty twins, all with their indexes.
-func preparePostgres(ctx context.Context, srv *pgServer, srcDB, dstDB string, rows int, log *slog.Logger) error {
+func preparePostgres(ctx context.Context, srv *pgServer, srcDB, dstDB string, shape []benchTable, rows int, log *slog.Logger) error {
 	for _, db := range []string{srcDB, dstDB} {
 		if err := pgExec(ctx, srv.admin, "DROP DATABASE IF EXISTS "+db+" WITH (FORCE)", "CREATE DATABASE "+db); err != nil {
 			return err
@@ -110,26 +96,14 @@ func preparePostgres(ctx context.Context, srv *pgServer, srcDB, dstDB string, ro
 			return err
 		}
 	}
-	twins := []string{pgNotesDDL}
-	for _, t := range pgBaselineTables {
-		twins = append(twins, "CREATE TABLE "+t.twin+" (LIKE "+t.source+" INCLUDING ALL)")
+	twins := ddl(shape, "postgres")
+	for _, t := range shape {
+		twins = append(twins, "CREATE TABLE "+twin(t)+" (LIKE "+t.table.Name+" INCLUDING ALL)")
 	}
 	if err := pgExec(ctx, srv.dbURL(dstDB), twins...); err != nil {
 		return err
 	}
-	props, notes := split(rows)
-	gen := func(tenant string, props, notes int) []string {
-		return []string{
-			fmt.Sprintf(`INSERT INTO realmhook_properties (client_key, key, value)
-				SELECT '%s', 'prop/' || lpad(g::text, 9, '0'), '{"n":' || g || ',"text":"' || repeat(md5(g::text), 5) || '"}'
-				FROM generate_series(1, %d) g`, tenant, props),
-			fmt.Sprintf(`INSERT INTO notes (tenant, id, body, score)
-				SELECT '%s', g, md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text) || md5((g + 3)::text) || md5((g + 4)::text) || md5((g + 5)::text), g / 7.0
-				FROM generate_series(1, %d) g`, tenant, notes),
-		}
-	}
-	stmts := append([]string{pgNotesDDL}, gen(benchTenant, props, notes)...)
-	stmts = append(stmts, gen(otherTenant, otherProps, otherNotes)...)
+	stmts := append(ddl(shape, "postgres"), genStatements(shape, "postgres", rows)...)
 	if err := pgExec(ctx, srv.dbURL(srcDB), stmts...); err != nil {
 		return fmt.Errorf("generate: %w", err)
 	}
@@ -156,10 +130,11 @@ func pgExec(ctx context.Context, url string, stmts ...string) error {
 // target with `psql -c "COPY (SELECT …) TO STDOUT (FORMAT binary)" | psql -c
 // "COPY twin FROM STDIN (FORMAT binary)"`, and returns the wall time over both
 // tables and the largest peak RSS of any psql.
-func pgBaseline(ctx context.Context, src, dst string, rows int) (time.Duration, int64, error) {
+func pgBaseline(ctx context.Context, src, dst string, shape []benchTable, rows int) (time.Duration, int64, error) {
 	var took time.Duration
 	var rss int64
-	for _, t := range pgBaselineTables {
+	for _, bt := range shape {
+		t := struct{ source, twin, tenantColumn, columns string }{bt.table.Name, twin(bt), bt.table.TenantColumn, bt.columns}
 		out := exec.CommandContext(ctx, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", src,
 			"-c", fmt.Sprintf("COPY (SELECT %s FROM %s WHERE %s = '%s') TO STDOUT (FORMAT binary)", t.columns, t.source, t.tenantColumn, benchTenant))
 		in := exec.CommandContext(ctx, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dst,
@@ -198,8 +173,12 @@ func pgBaseline(ctx context.Context, src, dst string, rows int) (time.Duration, 
 	}
 	defer conn.Close(context.Background())
 	var n int64
-	if err := conn.QueryRow(ctx, "SELECT (SELECT COUNT(*) FROM "+pgBaselineTables[0].twin+") + (SELECT COUNT(*) FROM "+pgBaselineTables[1].twin+")").Scan(&n); err != nil {
-		return 0, 0, fmt.Errorf("baseline count: %w", err)
+	for _, t := range shape {
+		var c int64
+		if err := conn.QueryRow(ctx, "SELECT COUNT(*) FROM "+twin(t)).Scan(&c); err != nil {
+			return 0, 0, fmt.Errorf("baseline count: %w", err)
+		}
+		n += c
 	}
 	if n != int64(rows) {
 		return 0, 0, fmt.Errorf("psql baseline copied %d rows, want %d", n, rows)

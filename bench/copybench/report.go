@@ -7,20 +7,21 @@ import (
 	"time"
 )
 
-// Goals the copy is measured against.
+// Goals the copy is measured against (issue 15).
 const (
-	goalVerifyShare = 0.5 // verification time ÷ copy time, at most
-	goalPeakGrowth  = 1.5 // peak RSS at the largest size ÷ at the smallest, at most
+	goalVerifyShare = 0.4 // verification time ÷ copy time, at most
+	goalPeakGrowth  = 1.2 // peak RSS at the largest size ÷ at the smallest, at most: flat
 )
 
-// goalRatio is realmhook's rows/s ÷ the baseline's, at least, by backend: a
-// COPY streamed between PostgreSQL databases should nearly match psql's pipe;
-// on SQLite the sqlite3 shell copies inside one process with no driver at all.
+// goalRatio is realmhook's rows/s ÷ the baseline's, at least, by backend: on
+// PostgreSQL the copy may read tables (or key ranges) in parallel under one
+// snapshot and so beat a single COPY pipe; on SQLite the sqlite3 shell copies
+// inside one process with no driver at all.
 func goalRatio(backend string) float64 {
 	if backend == "postgres" {
-		return 0.9
+		return 1.2
 	}
-	return 0.3
+	return 0.6
 }
 
 // result is one tenant size on one backend.

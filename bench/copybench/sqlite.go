@@ -17,14 +17,6 @@ import (
 	"github.com/realmhook/realmhook/store/sqlite" // also registers the "sqlite" database/sql driver
 )
 
-// sqliteNotesDDL is the app's table, created in every SQLite file.
-const sqliteNotesDDL = `CREATE TABLE notes (
-	tenant TEXT NOT NULL,
-	id     INTEGER NOT NULL,
-	body   TEXT NOT NULL,
-	score  REAL NOT NULL,
-	PRIMARY KEY (tenant, id))`
-
 // sqliteFiles are the databases of one tenant size.
 type sqliteFiles struct {
 	Source, Target, Baseline string
@@ -50,12 +42,12 @@ func (m *Main) benchSQLite(ctx context.Context) ([]result, error) {
 	var results []result
 	for _, rows := range m.Rows {
 		m.progress("sqlite %d rows: generating source data", rows)
-		files, err := prepareSQLite(ctx, filepath.Join(dir, "sqlite-"+strconv.Itoa(rows)), rows, m.Logger)
+		files, err := prepareSQLite(ctx, filepath.Join(dir, "sqlite-"+strconv.Itoa(rows)), m.shape, rows, m.Logger)
 		if err != nil {
 			return nil, err
 		}
 		m.progress("sqlite %d rows: copying with realmhook", rows)
-		res, rss, err := m.spawnCopy(ctx, copySpec{Backend: "sqlite", Source: files.Source, Target: files.Target,
+		res, rss, err := m.spawnCopy(ctx, copySpec{Backend: "sqlite", Shape: m.Shape, Source: files.Source, Target: files.Target,
 			Rows: rows, Batch: m.Batch, Checkpoint: m.Checkpoint, CPUProfile: m.profilePath(rows)})
 		if err != nil {
 			return nil, err
@@ -63,7 +55,7 @@ func (m *Main) benchSQLite(ctx context.Context) ([]result, error) {
 		r := result{Backend: "sqlite", Rows: rows, copyResult: res, PeakRSS: rss}
 		if !m.SkipBaseline {
 			m.progress("sqlite %d rows: copying with the sqlite3 shell", rows)
-			if r.Baseline, r.BaselinePeakRSS, err = sqliteBaseline(ctx, files, rows); err != nil {
+			if r.Baseline, r.BaselinePeakRSS, err = sqliteBaseline(ctx, files, m.shape, rows); err != nil {
 				return nil, err
 			}
 		}
@@ -78,8 +70,8 @@ func (m *Main) benchSQLite(ctx context.Context) ([]result, error) {
 
 // prepareSQLite creates, in dir, a source holding the tenant's rows and the
 // other tenant's, an empty target and an empty baseline target, all with
-// realmhook's schema and the notes table.
-func prepareSQLite(ctx context.Context, dir string, rows int, log *slog.Logger) (sqliteFiles, error) {
+// realmhook's schema and the shape's app tables.
+func prepareSQLite(ctx context.Context, dir string, shape []benchTable, rows int, log *slog.Logger) (sqliteFiles, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return sqliteFiles{}, fmt.Errorf("work dir: %w", err)
 	}
@@ -103,24 +95,11 @@ func prepareSQLite(ctx context.Context, dir string, rows int, log *slog.Logger) 
 		if err != nil {
 			return f, err
 		}
-		if err := execSQLite(ctx, p, sqliteNotesDDL); err != nil {
+		if err := execSQLite(ctx, p, ddl(shape, "sqlite")...); err != nil {
 			return f, err
 		}
 	}
-	props, notes := split(rows)
-	// One recursive CTE per table and tenant: SQLite generates the rows
-	// itself, so generation costs seconds and no Go memory.
-	gen := func(tenant string, props, notes int) []string {
-		return []string{
-			fmt.Sprintf(`WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < %d)
-				INSERT INTO realmhook_properties (client_key, key, value)
-				SELECT '%s', printf('prop/%%09d', i), '{"n":' || i || ',"text":"' || hex(randomblob(72)) || '"}' FROM g`, props, tenant),
-			fmt.Sprintf(`WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < %d)
-				INSERT INTO notes (tenant, id, body, score)
-				SELECT '%s', i, hex(randomblob(84)), i / 7.0 FROM g`, notes, tenant),
-		}
-	}
-	stmts := append(gen(benchTenant, props, notes), gen(otherTenant, otherProps, otherNotes)...)
+	stmts := genStatements(shape, "sqlite", rows)
 	stmts = append(stmts, "ANALYZE")
 	if err := execSQLite(ctx, f.Source, stmts...); err != nil {
 		return f, fmt.Errorf("generate: %w", err)
@@ -171,35 +150,37 @@ func execSQLite(ctx context.Context, path string, stmts ...string) error {
 	return nil
 }
 
-// countSQLite counts a tenant's rows in both copied tables of path.
-func countSQLite(ctx context.Context, path, tenant string) (int64, error) {
+// countSQLite counts a tenant's rows in every table of the shape in path.
+func countSQLite(ctx context.Context, path string, shape []benchTable, tenant string) (int64, error) {
 	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", path, err)
 	}
 	defer db.Close()
-	var n int64
-	err = db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM realmhook_properties WHERE client_key = ?1)
-		+ (SELECT COUNT(*) FROM notes WHERE tenant = ?1)`, tenant).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count in %s: %w", path, err)
+	var total int64
+	for _, t := range shape {
+		var n int64
+		err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+t.table.Name+` WHERE `+t.table.TenantColumn+` = ?`, tenant).Scan(&n)
+		if err != nil {
+			return 0, fmt.Errorf("count in %s: %w", path, err)
+		}
+		total += n
 	}
-	return n, nil
+	return total, nil
 }
 
 // sqliteBaseline copies the tenant's rows into the baseline target with the
 // sqlite3 shell (ATTACH + INSERT … SELECT in one transaction, the same
 // synchronous setting as the store) and returns its wall time and peak RSS.
-func sqliteBaseline(ctx context.Context, f sqliteFiles, rows int) (time.Duration, int64, error) {
-	script := fmt.Sprintf(`PRAGMA synchronous=NORMAL;
-ATTACH '%s' AS src;
-BEGIN;
-INSERT INTO main.realmhook_properties (client_key, key, value)
-  SELECT client_key, key, value FROM src.realmhook_properties WHERE client_key = '%s';
-INSERT INTO main.notes (tenant, id, body, score)
-  SELECT tenant, id, body, score FROM src.notes WHERE tenant = '%s';
-COMMIT;
-`, strings.ReplaceAll(f.Source, "'", "''"), benchTenant, benchTenant)
+func sqliteBaseline(ctx context.Context, f sqliteFiles, shape []benchTable, rows int) (time.Duration, int64, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "PRAGMA synchronous=NORMAL;\nATTACH '%s' AS src;\nBEGIN;\n", strings.ReplaceAll(f.Source, "'", "''"))
+	for _, t := range shape {
+		fmt.Fprintf(&b, "INSERT INTO main.%[1]s (%[2]s) SELECT %[2]s FROM src.%[1]s WHERE %[3]s = '%[4]s';\n",
+			t.table.Name, t.columns, t.table.TenantColumn, benchTenant)
+	}
+	b.WriteString("COMMIT;\n")
+	script := b.String()
 	cmd := exec.CommandContext(ctx, "sqlite3", "-bail", f.Baseline)
 	cmd.Stdin = strings.NewReader(script)
 	began := time.Now()
@@ -208,7 +189,7 @@ COMMIT;
 	if err != nil {
 		return 0, 0, fmt.Errorf("sqlite3 baseline: %w: %s", err, out)
 	}
-	n, err := countSQLite(ctx, f.Baseline, benchTenant)
+	n, err := countSQLite(ctx, f.Baseline, shape, benchTenant)
 	if err != nil {
 		return 0, 0, err
 	}
