@@ -148,7 +148,7 @@ func TestPrintReport(t *testing.T) {
 		copyResult: copyResult{Copy: 20 * time.Second, Verify: 5 * time.Second}, Baseline: 17 * time.Second}})
 	out := buf.String()
 	for _, want := range []string{
-		"postgres 1M: verify/copy 0.25 (goal ≤ 0.40: met); ratio 0.85 (goal ≥ 1.20: MISSED)",
+		"postgres 1M: verify/copy 0.25 (goal ≤ 0.40: met); ratio with verification 0.68 (goal ≥ 1.20: MISSED)",
 		"sqlite   100000   2.00    50000",
 		"peak RSS 1M/100k: 2.00 (goal ≤ 1.2: MISSED)",
 		"sqlite 100k: verify/copy 0.25 (goal ≤ 0.40: met); ratio 0.25 (goal ≥ 0.60: MISSED)",

@@ -47,6 +47,24 @@ func (r result) ratio() float64 {
 	return r.Baseline.Seconds() / r.Copy.Seconds()
 }
 
+// wholeRatio is the same with realmhook's verification counted in: the
+// baseline verifies nothing, and a migration is not done until it has.
+func (r result) wholeRatio() float64 {
+	if r.Baseline <= 0 || r.Copy <= 0 {
+		return 0
+	}
+	return r.Baseline.Seconds() / (r.Copy + r.Verify).Seconds()
+}
+
+// goalRatioOf is the ratio a backend's goal is stated on: PostgreSQL's with
+// checkpoints and verification included (issue 15), SQLite's on the copy.
+func (r result) goalRatioOf() (float64, string) {
+	if r.Backend == "postgres" {
+		return r.wholeRatio(), "ratio with verification"
+	}
+	return r.ratio(), "ratio"
+}
+
 func (r result) verifyShare() float64 {
 	if r.Copy <= 0 {
 		return 0
@@ -67,18 +85,19 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 // smallest and the largest size, and each goal's verdict.
 func printReport(w io.Writer, rs []result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "backend\trows\tcopy s\trows/s\tverify s\tverify/copy\tpeak RSS MiB\tbaseline s\tbaseline rows/s\tbaseline RSS MiB\tratio")
+	fmt.Fprintln(tw, "backend\trows\tcopy s\trows/s\tverify s\tverify/copy\tpeak RSS MiB\tbaseline s\tbaseline rows/s\tbaseline RSS MiB\tratio\tratio with verify")
 	for _, r := range rs {
-		base, baseRate, baseRSS, ratio := "-", "-", "-", "-"
+		base, baseRate, baseRSS, ratio, whole := "-", "-", "-", "-", "-"
 		if r.Baseline > 0 {
 			base = fmt.Sprintf("%.2f", r.Baseline.Seconds())
 			baseRate = fmt.Sprintf("%.0f", r.baselineRowsPerSec())
 			baseRSS = fmt.Sprintf("%.1f", mib(r.BaselinePeakRSS))
 			ratio = fmt.Sprintf("%.2f", r.ratio())
+			whole = fmt.Sprintf("%.2f", r.wholeRatio())
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.1f\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\n",
 			r.Backend, r.Rows, r.Copy.Seconds(), r.rowsPerSec(), r.Verify.Seconds(), r.verifyShare(),
-			mib(r.PeakRSS), base, baseRate, baseRSS, ratio)
+			mib(r.PeakRSS), base, baseRate, baseRSS, ratio, whole)
 	}
 	tw.Flush()
 	for _, line := range verdicts(rs) {
@@ -112,7 +131,8 @@ func verdicts(rs []result) []string {
 			r.verifyShare(), goalVerifyShare, verdict(r.verifyShare() <= goalVerifyShare))
 		if r.Baseline > 0 {
 			goal := goalRatio(r.Backend)
-			v += fmt.Sprintf("; ratio %.2f (goal ≥ %.2f: %s)", r.ratio(), goal, verdict(r.ratio() >= goal))
+			got, name := r.goalRatioOf()
+			v += fmt.Sprintf("; %s %.2f (goal ≥ %.2f: %s)", name, got, goal, verdict(got >= goal))
 		}
 		lines = append(lines, v)
 	}
