@@ -200,12 +200,13 @@ func (s *Service) Close() {
 }
 
 // Wait blocks until the migration reaches one of the given states or ctx ends,
-// polling its record.
+// polling its record in the database, not Status's cache: what it waits
+// for may be another replica's doing.
 func (s *Service) Wait(ctx context.Context, realm, clientKey, id string, states ...realmhook.MigrationState) (*realmhook.Migration, error) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		m, err := s.Status(ctx, realm, clientKey, id)
+		m, _, err := s.find(ctx, realm, clientKey, id)
 		if err != nil {
 			return nil, err
 		}

@@ -11,32 +11,14 @@ import (
 	"github.com/realmhook/realmhook"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestStatusCache(t *testing.T) {
 	ctx := context.Background()
 	rec := func(state realmhook.MigrationState) *realmhook.Migration {
 		return &realmhook.Migration{ClientKey: "ck", ID: "m1", State: state}
 	}
 	t.Run("ReadOncePerMaxStale", func(t *testing.T) {
-		clock := &fakeClock{t: time.Unix(1700000000, 0)}
-		c := newStatusCache(clock.now)
+		clock := &clock{now: time.Unix(1700000000, 0)}
+		c := newStatusCache(clock.Now)
 		var loads atomic.Int32
 		load := func(context.Context) (*realmhook.Migration, error) {
 			loads.Add(1)
@@ -50,7 +32,7 @@ func TestStatusCache(t *testing.T) {
 		if n := loads.Load(); n != 1 {
 			t.Fatalf("%d loads within StatusMaxStale, want 1", n)
 		}
-		clock.add(StatusMaxStale)
+		clock.Advance(StatusMaxStale)
 		if _, err := c.get(ctx, "ck", "m1", load); err != nil {
 			t.Fatal(err)
 		}
@@ -59,8 +41,8 @@ func TestStatusCache(t *testing.T) {
 		}
 	})
 	t.Run("PublishSeenAtOnce", func(t *testing.T) {
-		clock := &fakeClock{t: time.Unix(1700000000, 0)}
-		c := newStatusCache(clock.now)
+		clock := &clock{now: time.Unix(1700000000, 0)}
+		c := newStatusCache(clock.Now)
 		load := func(context.Context) (*realmhook.Migration, error) { return rec(realmhook.MigrationCopying), nil }
 		if _, err := c.get(ctx, "ck", "m1", load); err != nil {
 			t.Fatal(err)
@@ -71,8 +53,8 @@ func TestStatusCache(t *testing.T) {
 		}
 	})
 	t.Run("OlderReadDoesNotReplacePublish", func(t *testing.T) {
-		clock := &fakeClock{t: time.Unix(1700000000, 0)}
-		c := newStatusCache(clock.now)
+		clock := &clock{now: time.Unix(1700000000, 0)}
+		c := newStatusCache(clock.Now)
 		reading, release := make(chan struct{}), make(chan struct{})
 		load := func(context.Context) (*realmhook.Migration, error) {
 			close(reading)
@@ -96,8 +78,8 @@ func TestStatusCache(t *testing.T) {
 		}
 	})
 	t.Run("ErrorsNotCached", func(t *testing.T) {
-		clock := &fakeClock{t: time.Unix(1700000000, 0)}
-		c := newStatusCache(clock.now)
+		clock := &clock{now: time.Unix(1700000000, 0)}
+		c := newStatusCache(clock.Now)
 		fail := realmhook.Errorf(realmhook.EUNAVAILABLE, "down")
 		if _, err := c.get(ctx, "ck", "m1", func(context.Context) (*realmhook.Migration, error) { return nil, fail }); !errors.Is(err, fail) {
 			t.Fatalf("err = %v, want the load's", err)
@@ -108,8 +90,8 @@ func TestStatusCache(t *testing.T) {
 		}
 	})
 	t.Run("ConcurrentCallersShareOneLoad", func(t *testing.T) {
-		clock := &fakeClock{t: time.Unix(1700000000, 0)}
-		c := newStatusCache(clock.now)
+		clock := &clock{now: time.Unix(1700000000, 0)}
+		c := newStatusCache(clock.Now)
 		var loads atomic.Int32
 		release := make(chan struct{})
 		load := func(context.Context) (*realmhook.Migration, error) {
@@ -134,8 +116,8 @@ func TestStatusCache(t *testing.T) {
 		}
 	})
 	t.Run("CancelledCallerDoesNotFailOthers", func(t *testing.T) {
-		clock := &fakeClock{t: time.Unix(1700000000, 0)}
-		c := newStatusCache(clock.now)
+		clock := &clock{now: time.Unix(1700000000, 0)}
+		c := newStatusCache(clock.Now)
 		reading, release := make(chan struct{}), make(chan struct{})
 		load := func(ctx context.Context) (*realmhook.Migration, error) {
 			close(reading)
@@ -163,12 +145,39 @@ func TestStatusCache(t *testing.T) {
 }
 
 func TestStatusCache_Bounded(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(1700000000, 0)}
-	c := newStatusCache(clock.now)
+	clock := &clock{now: time.Unix(1700000000, 0)}
+	c := newStatusCache(clock.Now)
 	for i := range maxStatusEntries + 10 {
 		c.publish(&realmhook.Migration{ClientKey: "ck", ID: string(rune('a'+i%26)) + time.Duration(i).String(), State: realmhook.MigrationCopying})
 	}
 	if n := len(c.entries); n > maxStatusEntries {
 		t.Fatalf("%d entries, want at most %d", n, maxStatusEntries)
+	}
+}
+
+// TestStatus_OtherReplica: a replica that did not make a transition sees it
+// in Status within StatusMaxStale; the one that made it sees it at once.
+func TestStatus_OtherReplica(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	ctx := t.Context()
+	a, b := e.service(e.cfg, nil), e.service(e.cfg, nil)
+	tn := e.mustTenant("EU", "acme", 3, 3)
+	must(a.Schedule(ctx, "EU", tn, e.req("m1", "US")))(t)
+	if got := must(b.Status(ctx, "EU", "acme", "m1"))(t); got.State != realmhook.MigrationScheduled {
+		t.Fatalf("b: %s, want scheduled", got.State)
+	}
+	m := must(a.Status(ctx, "EU", "acme", "m1"))(t)
+	if err := a.transition(ctx, e.stores["EU"], m, realmhook.MigrationRollingBack, "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := must(a.Status(ctx, "EU", "acme", "m1"))(t); got.State != realmhook.MigrationRollingBack {
+		t.Fatalf("a, which made the transition: %s, want rolling-back at once", got.State)
+	}
+	if got := must(b.Status(ctx, "EU", "acme", "m1"))(t); got.State != realmhook.MigrationScheduled {
+		t.Fatalf("b within StatusMaxStale: %s, want the cached scheduled", got.State)
+	}
+	e.clock.Advance(StatusMaxStale)
+	if got := must(b.Status(ctx, "EU", "acme", "m1"))(t); got.State != realmhook.MigrationRollingBack {
+		t.Fatalf("b after StatusMaxStale: %s, want rolling-back", got.State)
 	}
 }
