@@ -154,10 +154,12 @@ SCALE_TENANTS ?= 1000,10000,100000
 COPY_ROWS ?= 100000,1000000
 ACE_DIR := bench/ace
 
-## bench: every comparison in one command: routed GET/PUT, ACE 11.5.3 (one process and a cluster), /status under load during a copy, the migration window table, 1k-100k tenants, and both copy benches; each prints both figures and the ratio (sizes: STATUS_ROWS, WINDOW_ROWS, SCALE_TENANTS, COPY_ROWS)
+## bench: every comparison in one command: routed GET/PUT, ACE 11.5.3 (one process and a cluster), /status under load during a copy, the migration window table, 1k-100k tenants, and both copy benches (two tables, and spread over three of different shapes); each prints both figures and the ratio (sizes: STATUS_ROWS, WINDOW_ROWS, SCALE_TENANTS, COPY_ROWS)
 bench: bench-routed bench-ace bench-status bench-window bench-scale
 	$(MAKE) bench-copy BENCHFLAGS='-rows $(COPY_ROWS)'
 	$(MAKE) bench-copy-pg BENCHFLAGS='-rows $(COPY_ROWS)'
+	$(MAKE) bench-copy BENCHFLAGS='-rows $(COPY_ROWS) -shape spread'
+	$(MAKE) bench-copy-pg BENCHFLAGS='-rows $(COPY_ROWS) -shape spread'
 
 # What the benches need from the registries (the ACE app's node_modules) the
 # targets install themselves; the system tools are named here.

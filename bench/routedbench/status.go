@@ -37,6 +37,7 @@ func (m *Main) runStatus(ctx context.Context, dir string, keep func(*process, er
 	type outcome struct {
 		backend          string
 		alone, polled    []time.Duration
+		rhCPU, benchCPU  [2][]time.Duration // [0] alone, [1] with pollers
 		p50, p99         time.Duration
 		polls, pollFails int
 	}
@@ -64,10 +65,17 @@ func (m *Main) runStatus(ctx context.Context, dir string, keep func(*process, er
 						return p.stop
 					}
 				}
+				rh0, self0 := env.proc.cpuTime(), selfCPU()
 				t, id, err := env.migrate(ctx, f.MigrateTimeout, during)
 				if err != nil {
 					return fmt.Errorf("%s: %w", backend, err)
 				}
+				k := 0
+				if withPollers {
+					k = 1
+				}
+				o.rhCPU[k] = append(o.rhCPU[k], env.proc.cpuTime()-rh0)
+				o.benchCPU[k] = append(o.benchCPU[k], selfCPU()-self0)
 				if withPollers {
 					o.polled = append(o.polled, t.Wall)
 					lat = append(lat, p.latencies...)
@@ -95,6 +103,11 @@ func (m *Main) runStatus(ctx context.Context, dir string, keep func(*process, er
 		a, p := median(o.alone), median(o.polled)
 		fmt.Fprintf(m.Stdout, "%-9s %14s %14s %8.1f%% %10d %10s %10s %8d\n", o.backend, a.Round(time.Millisecond), p.Round(time.Millisecond),
 			100*(p.Seconds()/a.Seconds()-1), o.polls, round(o.p50), round(o.p99), o.pollFails)
+	}
+	fmt.Fprintln(m.Stdout, "\nCPU seconds used during the copy (2 cores shared by realmhook, PostgreSQL and this load generator):")
+	for _, o := range outs {
+		fmt.Fprintf(m.Stdout, "  %-9s realmhook %.1f alone, %.1f with pollers; load generator %.1f alone, %.1f with pollers\n", o.backend,
+			median(o.rhCPU[0]).Seconds(), median(o.rhCPU[1]).Seconds(), median(o.benchCPU[0]).Seconds(), median(o.benchCPU[1]).Seconds())
 	}
 	fmt.Fprintln(m.Stdout, "\ngoals:")
 	for _, o := range outs {
