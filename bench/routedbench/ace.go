@@ -201,9 +201,26 @@ func (m *Main) runACE(ctx context.Context, dir string, stop func(*process, error
 	if err := seedPostgresRealm(ctx, pg.SocketURL("rh_eu"), tenants); err != nil {
 		return err
 	}
-	rh, err := stop(runRealmhook(ctx, m.Realmhook, filepath.Join(dir, "rh-pg"), rhConfig{LogLevel: m.LogLevel, Databases: map[string]string{
+	rhDir := filepath.Join(dir, "rh-pg")
+	rh, err := stop(runRealmhook(ctx, m.Realmhook, rhDir, rhConfig{LogLevel: m.LogLevel, Databases: map[string]string{
 		"global": pg.SocketURL("rh_global"), "US": pg.SocketURL("rh_us"), "EU": pg.SocketURL("rh_eu"),
 	}, Extra: pgSecrets}))
+	if err != nil {
+		return err
+	}
+	// The same realms served by realmhook as a library, with the route
+	// answered from memory behind its middleware, as the ACE app answers it:
+	// on its own port (the binary's config names one; the app takes the
+	// next free one).
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	appDir := filepath.Join(dir, "rh-app")
+	if err := writeAppConfig(rhDir, appDir); err != nil {
+		return err
+	}
+	app, err := stop(startApp(ctx, self, appDir, m.LogLevel))
 	if err != nil {
 		return err
 	}
@@ -223,6 +240,7 @@ func (m *Main) runACE(ctx context.Context, dir string, stop func(*process, error
 	}
 	scenarios := []*scenario{
 		{Name: fmt.Sprintf("realmhook GET (PostgreSQL, %s tenants)", countName(m.Small)), Target: &target{Name: "realmhook", BaseURL: rh.base, Tenants: tenants}},
+		{Name: "realmhook library + app route from memory", Target: &target{Name: "realmhook-app", BaseURL: app.base, Tenants: tenants}},
 		{Name: "ACE 11.5.3 GET, 1 process", Target: &target{Name: "ace", BaseURL: single.base, Tenants: tenants}},
 		{Name: fmt.Sprintf("ACE 11.5.3 GET, cluster of %d", workers), Target: &target{Name: "ace-cluster", BaseURL: clustered.base, Tenants: tenants}},
 	}
@@ -232,13 +250,38 @@ func (m *Main) runACE(ctx context.Context, dir string, stop func(*process, error
 		return err
 	}
 	sums := printTable(m.Stdout, scenarios)
-	rhGet, ace1, aceN := sums[0], sums[1], sums[2]
+	rhGet, rhApp, ace1, aceN := sums[0], sums[1], sums[2], sums[3]
 	fmt.Fprintln(m.Stdout, "\ngoals:")
 	check(m.Stdout, rhGet.PerSec/ace1.PerSec >= goalVsACE, "realmhook GET ÷ ACE 1 process = %.2f (goal ≥ %.0f); p99 %s vs %s",
 		rhGet.PerSec/ace1.PerSec, goalVsACE, round(rhGet.P99), round(ace1.P99))
 	check(m.Stdout, rhGet.PerSec/aceN.PerSec >= goalVsACECluster, "realmhook GET ÷ ACE cluster of %d = %.2f (goal ≥ %.0f); p99 %s vs %s",
 		workers, rhGet.PerSec/aceN.PerSec, goalVsACECluster, round(rhGet.P99), round(aceN.P99))
+	check(m.Stdout, rhApp.PerSec/ace1.PerSec >= goalVsACE, "realmhook app route ÷ ACE 1 process = %.2f (goal ≥ %.0f); p99 %s vs %s",
+		rhApp.PerSec/ace1.PerSec, goalVsACE, round(rhApp.P99), round(ace1.P99))
+	check(m.Stdout, rhApp.PerSec/aceN.PerSec >= goalVsACECluster, "realmhook app route ÷ ACE cluster of %d = %.2f (goal ≥ %.0f); p99 %s vs %s",
+		workers, rhApp.PerSec/aceN.PerSec, goalVsACECluster, round(rhApp.P99), round(aceN.P99))
 	return nil
+}
+
+// writeAppConfig copies the binary's configuration in from into to with
+// another free port.
+func writeAppConfig(from, to string) error {
+	b, err := os.ReadFile(filepath.Join(from, "realmhook.yaml"))
+	if err != nil {
+		return err
+	}
+	cfg := string(b)
+	oldListen, _, _ := strings.Cut(cfg, "\n")
+	_, oldPort, _ := strings.Cut(strings.TrimPrefix(oldListen, "listen: "), ":")
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	cfg = strings.ReplaceAll(cfg, "127.0.0.1:"+oldPort, "127.0.0.1:"+strconv.Itoa(port))
+	if err := os.MkdirAll(to, 0o750); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(to, "realmhook.yaml"), []byte(cfg), 0o600)
 }
 
 // interleave runs every scenario once per repetition, each repetition's

@@ -48,18 +48,19 @@ func main() {
 
 // Main is the program: flags in, a table of results out.
 type Main struct {
-	Realmhook  string
-	ACE        string
-	Suites     []string
-	Migr       migrationFlags
-	Load       load
-	Reps       int
-	Small      int
-	Large      int
-	LogLevel   string
-	Dir        string
-	Serve      string
-	ServeCount int
+	Realmhook   string
+	ACE         string
+	Suites      []string
+	Migr        migrationFlags
+	Load        load
+	Reps        int
+	Small       int
+	Large       int
+	LogLevel    string
+	Dir         string
+	Serve       string
+	ServeCount  int
+	ServeConfig string
 
 	Stdout io.Writer
 	Stderr io.Writer
@@ -86,6 +87,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Dir, "dir", "", "work directory (default: a temporary directory, removed afterwards)")
 	fs.StringVar(&m.Serve, "serve", "", "internal: run the bare or careful server in this process")
 	fs.IntVar(&m.ServeCount, "serve-tenants", 1000, "internal: tenants of the careful server")
+	fs.StringVar(&m.ServeConfig, "serve-config", "", "internal: the realmhook config of the app server")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,6 +126,9 @@ type scenario struct {
 // Run runs each suite asked for, each starting its own servers and
 // stopping them before the next begins.
 func (m *Main) Run(ctx context.Context) error {
+	if m.Serve == "app" {
+		return serveApp(ctx, m.ServeConfig, m.LogLevel, os.Stdout)
+	}
 	if m.Serve != "" {
 		return serveChild(m.Serve, m.ServeCount, m.Stdout)
 	}
