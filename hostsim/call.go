@@ -54,7 +54,9 @@ func (r *Response) Summary() string {
 	return s
 }
 
-// tokenFunc signs a token for one request made to baseURL.
+// tokenFunc signs a token for one request made to baseURL and returns the
+// Authorization header that carries it ("JWT …" for Connect, "Bearer …"
+// for a Forge Invocation Token).
 type tokenFunc func(method, rawURL, baseURL string) (string, error)
 
 // send makes one call to the app; token may be nil for an unsigned call.
@@ -77,7 +79,7 @@ func (h *Host) send(ctx context.Context, method, rawURL, baseURL string, body []
 		if err != nil {
 			return nil, fmt.Errorf("sign %s %s: %w", method, rawURL, err)
 		}
-		req.Header.Set("Authorization", "JWT "+tok)
+		req.Header.Set("Authorization", tok)
 	}
 	resp, err := h.client().Do(req)
 	if err != nil {
@@ -122,12 +124,19 @@ func (h *Host) sendRetried(ctx context.Context, method, rawURL, baseURL string, 
 	}
 }
 
-// hs256 signs as the tenant with its shared secret.
-func (h *Host) hs256(t Tenant) tokenFunc {
+// asTenant signs as the tenant: with its shared secret (HS256), or for a
+// Forge installation with a Forge Invocation Token.
+func (h *Host) asTenant(t Tenant) tokenFunc {
 	return func(method, rawURL, baseURL string) (string, error) {
-		return h.signer().HS256([]byte(t.SharedSecret), t.ClientKey, method, rawURL, baseURL)
+		if t.Forge != nil {
+			return h.fit(t)
+		}
+		return jwtHeader(h.signer().HS256([]byte(t.SharedSecret), t.ClientKey, method, rawURL, baseURL))
 	}
 }
+
+// jwtHeader is the Authorization header of a Connect JWT.
+func jwtHeader(tok string, err error) (string, error) { return "JWT " + tok, err }
 
 // CallRealm signs a request as the tenant (HS256, qsh computed) and sends it
 // to realm's base URL: "" for the tenant's current realm, another to check
@@ -141,11 +150,7 @@ func (h *Host) CallRealm(ctx context.Context, clientKey, realm, method, path str
 	if realm == "" {
 		realm = t.Realm
 	}
-	d, err := h.Descriptor(ctx, t.DescriptorURL)
-	if err != nil {
-		return nil, err
-	}
-	base, err := d.RealmBaseURL(realm)
+	base, err := h.realmBase(ctx, t, realm)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +162,20 @@ func (h *Host) CallRealm(ctx context.Context, clientKey, realm, method, path str
 	if err != nil {
 		return nil, err
 	}
-	return h.send(ctx, method, rawURL, base, body, h.hs256(t))
+	return h.send(ctx, method, rawURL, base, body, h.asTenant(t))
+}
+
+// realmBase is the base URL of a tenant's app in realm: from the Connect
+// descriptor, or from the Forge remote's baseUrl map.
+func (h *Host) realmBase(ctx context.Context, t Tenant, realm string) (string, error) {
+	if t.Forge != nil {
+		return t.Forge.base(realm)
+	}
+	d, err := h.Descriptor(ctx, t.DescriptorURL)
+	if err != nil {
+		return "", err
+	}
+	return d.RealmBaseURL(realm)
 }
 
 // joinURL puts a path (with optional query) under a base URL.

@@ -428,7 +428,7 @@ func (c *conformance) checkAuth(ctx context.Context, t Tenant) {
 		}
 		statusURL := m.url(HookStatus, "1")
 		wrong := func(method, _, baseURL string) (string, error) {
-			return c.h.signer().HS256([]byte(t.SharedSecret), t.ClientKey, method, baseURL+conformanceBadQSHRequestPath, baseURL)
+			return jwtHeader(c.h.signer().HS256([]byte(t.SharedSecret), t.ClientKey, method, baseURL+conformanceBadQSHRequestPath, baseURL))
 		}
 		resp, err := c.h.send(ctx, "GET", statusURL, m.base, nil, wrong)
 		if err != nil {
@@ -441,7 +441,7 @@ func (c *conformance) checkAuth(ctx context.Context, t Tenant) {
 			return "", err
 		}
 		ctxToken := func(string, string, string) (string, error) {
-			return c.h.signer().HS256Context([]byte(t.SharedSecret), t.ClientKey)
+			return jwtHeader(c.h.signer().HS256Context([]byte(t.SharedSecret), t.ClientKey))
 		}
 		resp, err := c.h.send(ctx, "GET", m.url(HookStatus, "1"), m.base, nil, ctxToken)
 		if err != nil {
@@ -831,7 +831,7 @@ func (c *conformance) checkConcurrentLimit(ctx context.Context) {
 // callAs signs calls as t to realm.
 func (c *conformance) callAs(t Tenant, realm string) CallFunc {
 	return func(ctx context.Context, method, path string, body []byte) (*Response, error) {
-		base, err := c.d.RealmBaseURL(realm)
+		base, err := c.h.realmBase(ctx, t, realm)
 		if err != nil {
 			return nil, err
 		}
@@ -839,7 +839,7 @@ func (c *conformance) callAs(t Tenant, realm string) CallFunc {
 		if err != nil {
 			return nil, err
 		}
-		return c.h.send(ctx, method, rawURL, base, body, c.h.hs256(t))
+		return c.h.send(ctx, method, rawURL, base, body, c.h.asTenant(t))
 	}
 }
 

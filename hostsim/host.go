@@ -13,6 +13,7 @@ import (
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/forgefit"
 )
 
 // Defaults of a Host from New or Open.
@@ -52,6 +53,7 @@ type Host struct {
 	path  string // "" keeps state in memory only
 	st    *state
 	keys  *KeyPair
+	forge *forgefit.Signer
 	descs map[string]*Descriptor
 }
 

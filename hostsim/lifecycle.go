@@ -181,7 +181,7 @@ func (h *Host) toggle(ctx context.Context, clientKey, event string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := h.lifecycle(ctx, d, t, event, base, h.hs256(t))
+	resp, err := h.lifecycle(ctx, d, t, event, base, h.asTenant(t))
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func (h *Host) lifecycle(ctx context.Context, d *Descriptor, t Tenant, event, ba
 // rs256 signs a signed-install token with key/kid, aud = audience.
 func (h *Host) rs256(key *rsa.PrivateKey, kid, clientKey, audience string) tokenFunc {
 	return func(method, rawURL, baseURL string) (string, error) {
-		return h.signer().RS256(key, kid, clientKey, audience, method, rawURL, baseURL)
+		return jwtHeader(h.signer().RS256(key, kid, clientKey, audience, method, rawURL, baseURL))
 	}
 }
 

@@ -54,6 +54,9 @@ type MigrateOptions struct {
 	// commit that long after /start, like a host whose admin cancels it.
 	CancelAfter time.Duration
 	MigrationID string // "" makes a random numeric id
+	// Twice sends every hook a second time once it was answered, as a host
+	// may; both answers must be 2xx.
+	Twice bool
 }
 
 // Outcome is how a migration ended.
@@ -101,6 +104,13 @@ type migrationTarget struct {
 }
 
 func (h *Host) migrationTarget(ctx context.Context, t Tenant) (migrationTarget, error) {
+	if t.Forge != nil {
+		base, err := t.Forge.base(t.Realm)
+		if err != nil {
+			return migrationTarget{}, err
+		}
+		return migrationTarget{tenant: t, base: base, prefix: strings.TrimRight(t.Forge.MigrationPath, "/")}, nil
+	}
 	d, err := h.Descriptor(ctx, t.DescriptorURL)
 	if err != nil {
 		return migrationTarget{}, err
@@ -128,7 +138,7 @@ func (m migrationTarget) url(hook, migrationID string) string {
 // (the tenant's HS256 token when nil).
 func (h *Host) hook(ctx context.Context, m migrationTarget, hook string, body *migrationBody, token tokenFunc) (*Response, error) {
 	if token == nil {
-		token = h.hs256(m.tenant)
+		token = h.asTenant(m.tenant)
 	}
 	method := "POST"
 	var b []byte
@@ -312,6 +322,21 @@ func (r *migrationRun) call(ctx context.Context, hook string, b *migrationBody) 
 	if !resp.OK() {
 		r.res.Reason = fmt.Sprintf("%s answered %s", hook, resp.Summary())
 		return resp, false
+	}
+	if r.opts.Twice {
+		again, err := r.h.hook(ctx, r.m, hook, b, nil)
+		if err != nil {
+			r.tell.transportError(err)
+			r.res.Reason = fmt.Sprintf("%s sent again: %v", hook, err)
+			return nil, false
+		}
+		r.res.Calls = append(r.res.Calls, again)
+		r.tell.answer(hook+" (again)", again)
+		if !again.OK() {
+			r.res.Reason = fmt.Sprintf("%s sent again answered %s", hook, again.Summary())
+			return again, false
+		}
+		return again, true
 	}
 	return resp, true
 }

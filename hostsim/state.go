@@ -26,6 +26,9 @@ type Tenant struct {
 	InstallationID string `json:"installationId,omitempty"`
 	Installed      bool   `json:"installed"`
 	Enabled        bool   `json:"enabled"`
+	// Forge is set for a Forge installation: ClientKey is then its
+	// installation id, and calls carry Forge Invocation Tokens.
+	Forge *ForgeInstall `json:"forge,omitempty"`
 }
 
 // state is the JSON the host keeps between commands. It holds the signed-install
@@ -35,6 +38,10 @@ type state struct {
 	PrivateKeyPEM string             `json:"privateKeyPem,omitempty"`
 	KeyID         string             `json:"keyId,omitempty"`
 	KeysURL       string             `json:"keysUrl,omitempty"`
+	// ForgeKeyPEM signs Forge Invocation Tokens, published as ForgeKeyID in
+	// the JWKS `realmctl host forge-jwks` serves.
+	ForgeKeyPEM string `json:"forgeKeyPem,omitempty"`
+	ForgeKeyID  string `json:"forgeKeyId,omitempty"`
 	Tenants       map[string]*Tenant `json:"tenants,omitempty"`
 }
 
