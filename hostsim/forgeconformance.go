@@ -59,9 +59,13 @@ func ForgedFITs(s *forgefit.Signer, inv forgefit.Invocation) ([]Forgery, error) 
 	other := &forgefit.Signer{Key: s.Key, KID: s.KID + "-unknown"}
 	signed := map[string]func() (string, error){
 		"wrong-aud": func() (string, error) {
-			return s.Sign(edit(func(c *forgefit.Claims) { c.Audience = jwt.ClaimStrings{forgefit.AppARIPrefix + "00000000-0000-4000-8000-000000000000"} }))
+			return s.Sign(edit(func(c *forgefit.Claims) {
+				c.Audience = jwt.ClaimStrings{forgefit.AppARIPrefix + "00000000-0000-4000-8000-000000000000"}
+			}))
 		},
-		"wrong-iss":   func() (string, error) { return s.Sign(edit(func(c *forgefit.Claims) { c.Issuer = "forge/not-the-invocation-token" })) },
+		"wrong-iss": func() (string, error) {
+			return s.Sign(edit(func(c *forgefit.Claims) { c.Issuer = "forge/not-the-invocation-token" }))
+		},
 		"unknown-kid": func() (string, error) { return other.Sign(inv.Claims()) },
 		"expired": func() (string, error) {
 			return s.Sign(edit(func(c *forgefit.Claims) {

@@ -35,14 +35,14 @@ type Tenant struct {
 // private key and the tenants' shared secrets, so it is written 0600.
 type state struct {
 	// PrivateKeyPEM is the host's signed-install key (PKCS#8), KeyID its kid.
-	PrivateKeyPEM string             `json:"privateKeyPem,omitempty"`
-	KeyID         string             `json:"keyId,omitempty"`
-	KeysURL       string             `json:"keysUrl,omitempty"`
+	PrivateKeyPEM string `json:"privateKeyPem,omitempty"`
+	KeyID         string `json:"keyId,omitempty"`
+	KeysURL       string `json:"keysUrl,omitempty"`
 	// ForgeKeyPEM signs Forge Invocation Tokens, published as ForgeKeyID in
 	// the JWKS `realmctl host forge-jwks` serves.
-	ForgeKeyPEM string `json:"forgeKeyPem,omitempty"`
-	ForgeKeyID  string `json:"forgeKeyId,omitempty"`
-	Tenants       map[string]*Tenant `json:"tenants,omitempty"`
+	ForgeKeyPEM string             `json:"forgeKeyPem,omitempty"`
+	ForgeKeyID  string             `json:"forgeKeyId,omitempty"`
+	Tenants     map[string]*Tenant `json:"tenants,omitempty"`
 }
 
 func loadState(path string) (*state, error) {
