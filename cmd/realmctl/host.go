@@ -33,7 +33,11 @@ func init() {
 	// initializer would be an initialization cycle.
 	hostCommands = map[string]hostCommand{
 		"keys": {runHostKeys, "keys [--listen ADDR] [--advertise URL] [--state FILE]",
-			"serve the host's signed-install public key at GET /<kid> (and GET /healthz) until SIGINT/SIGTERM"},
+			"serve the host's signed-install public key at GET /<kid>, the Forge JWKS at GET " + forgeJWKSPath + " (and GET /healthz) until SIGINT/SIGTERM"},
+		"forge-install": {runHostForgeInstall, "forge-install --manifest FILE [--realm REALM] [--installation ID] [--cloud-id ID] [--state FILE]",
+			"deliver avi:forge:installed:app (with a FIT) to the realm's base URL of the manifest's remote and record the installation; prints its id"},
+		"forge-uninstall": {runHostForgeUninstall, "forge-uninstall --installation ID [--state FILE]",
+			"deliver avi:forge:uninstalled:app for a Forge installation"},
 		"install": {runHostInstall, "install --descriptor URL [--realm REALM] [--client-key K] [--keys-url URL] [--state FILE]",
 			"send a signed (RS256) installed call to the realm's base URL and record the tenant"},
 		"uninstall": {lifecycleCommand("uninstall", (*hostsim.Host).Uninstall), "uninstall --client-key K [--state FILE]",
@@ -43,11 +47,11 @@ func init() {
 		"disable": {lifecycleCommand("disable", (*hostsim.Host).Disable), "disable --client-key K [--state FILE]",
 			"send the disabled call (HS256)"},
 		"call": {runHostCall, "call --client-key K [--realm REALM] METHOD PATH [BODY|@FILE]",
-			"sign a request as the tenant (HS256) to its current realm; print status and body; non-2xx exits 1"},
-		"migrate": {runHostMigrate, "migrate --client-key K --to REALM [--window 2h] [--poll 2s] [--rollback] [--cancel-after D] [--migration-id ID] [--retry-delay 5s]",
+			"sign a request as the tenant (HS256, or a FIT for a Forge installation: K is its id) to its current realm; print status and body; non-2xx exits 1"},
+		"migrate": {runHostMigrate, "migrate --client-key K --to REALM [--window 2h] [--poll 2s] [--rollback] [--cancel-after D] [--migration-id ID] [--retry-delay 5s] [--twice]",
 			"play the host's migration: schedule, start, poll status, then commit or rollback"},
-		"conformance": {runHostConformance, "conformance --descriptor URL [--junit FILE] [--keys-url URL | --serve-keys ADDR] [--probe none|properties] [--source REALM] [--target REALM]",
-			"install throwaway tenants and check the app against the host's protocol; any FAIL exits 1"},
+		"conformance": {runHostConformance, "conformance --descriptor URL [--junit FILE] [--keys-url URL | --serve-keys ADDR] [--forge --manifest FILE] [--probe none|properties] [--source REALM] [--target REALM]",
+			"install throwaway tenants and check the app (Connect, or with --forge a Forge remote trusting the JWKS of `host keys`) against the host's protocol; any FAIL exits 1"},
 		"tenants": {runHostTenants, "tenants [--state FILE]",
 			"list the tenants in the state file (secrets not shown)"},
 	}
@@ -184,6 +188,11 @@ func serveKeys(ctx context.Context, h *hostsim.Host, listen, advertise string, s
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	jwks, err := h.JWKS()
+	if err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	mux.Handle("GET "+forgeJWKSPath, jwks)
 	mux.Handle("/", h.KeyServer())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan error, 1)
@@ -197,7 +206,7 @@ func serveKeys(ctx context.Context, h *hostsim.Host, listen, advertise string, s
 		}
 		return err
 	}
-	fmt.Fprintf(stdout, "key server for kid %s at %s\nset the app's installKeys.url to: %s\n", kp.ID, u, u)
+	fmt.Fprintf(stdout, "key server for kid %s at %s\nset the app's installKeys.url to: %s\nand forge.jwksUrl to: %s%s\n", kp.ID, u, u, u, forgeJWKSPath)
 	if ready != nil {
 		err := ready(u)
 		return errors.Join(err, shutdown())
@@ -324,6 +333,7 @@ func runHostMigrate(ctx context.Context, args []string, stdout, stderr io.Writer
 	hf.fs.BoolVar(&o.Rollback, "rollback", false, "roll back instead of committing once ready")
 	hf.fs.DurationVar(&o.CancelAfter, "cancel-after", 0, "cancel (roll back) if not ready this long after start")
 	hf.fs.StringVar(&o.MigrationID, "migration-id", "", "migration `ID` (default: random)")
+	hf.fs.BoolVar(&o.Twice, "twice", false, "send every hook a second time, as the host may; both answers must be 2xx")
 	retryDelay := hf.fs.Duration("retry-delay", hostsim.DefaultRetryDelay, "delay between the host's retries of a hook answered non-2xx without errorResponseCode")
 	if err := hf.parse(args, 0, 0); err != nil {
 		return err
@@ -360,8 +370,14 @@ func runHostConformance(ctx context.Context, args []string, stdout, stderr io.Wr
 	advertise := hf.fs.String("advertise", "", "with --serve-keys: the `URL` the app reaches it at")
 	probe := hf.fs.String("probe", "none", "data probe: none (judge hook answers only) or properties (realmhook's /api/v1/properties)")
 	retryDelay := hf.fs.Duration("retry-delay", hostsim.DefaultRetryDelay, "delay between the host's retries of a hook")
+	forge := hf.fs.Bool("forge", false, "check a Forge remote (FITs signed by the key `host keys` serves as a JWKS)")
+	manifestPath := hf.fs.String("manifest", "", "with --forge: the app's manifest.yml `FILE`")
 	if err := hf.parse(args, 0, 0); err != nil {
 		return err
+	}
+	if *forge {
+		return runForgeConformance(ctx, hf, forgeConformance{manifest: *manifestPath, source: o.Source, target: o.Target,
+			probe: *probe, statusTimeout: o.StatusTimeout, poll: o.Poll, junit: *junit, retryDelay: *retryDelay}, stdout, stderr)
 	}
 	switch {
 	case o.DescriptorURL == "":
