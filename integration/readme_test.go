@@ -180,3 +180,60 @@ func mustCopyRepo(t *testing.T) string {
 	}
 	return dst
 }
+
+// TestREADME_ForgeManifest: the manifest snippet the README shows is what
+// realmctl manifest prints for the example config it names.
+func TestREADME_ForgeManifest(t *testing.T) {
+	t.Parallel()
+	block := readmeBlock(t, "## Forge remote (Connect on Forge, and plain Forge)", "yaml")
+	if got := mustRealmctl(t, "manifest", "--config", "../config/examples/forge.yaml"); got != block {
+		t.Fatalf("README's manifest snippet:\n%s\nrealmctl manifest prints:\n%s", block, got)
+	}
+}
+
+// TestREADME_ForgeQuickstart pastes the README's Forge quickstart into bash
+// in a copy of the repository, as TestREADME_Quickstart does the Connect
+// one, and checks that every command succeeds but the one that shows the
+// 421, and that conformance passes.
+func TestREADME_ForgeQuickstart(t *testing.T) {
+	block := readmeBlock(t, "### Forge quickstart: an installation, its data, and a migration EU → US", "sh")
+	dir := mustCopyRepo(t)
+	script := "set -o errtrace\ntrap 'echo \"README-FAILED line $LINENO: exit $?\"' ERR\n" + block
+	scriptPath := filepath.Join(t.TempDir(), "forge-quickstart.sh")
+	if err := os.WriteFile(scriptPath, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	isolated := canIsolateNetwork()
+	if !isolated {
+		for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:8941"} {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatalf("the Forge quickstart needs %s free (no network namespace here to give it its own): %v", addr, err)
+			}
+			ln.Close()
+		}
+	}
+	out := runQuickstart(t, dir, scriptPath, isolated)
+	lines := strings.Split(block, "\n")
+	for _, m := range regexp.MustCompile(`README-FAILED line (\d+): exit (\d+)`).FindAllStringSubmatch(out, -1) {
+		var n int
+		fmt.Sscan(m[1], &n)
+		line := ""
+		if n-2 >= 1 && n-2 <= len(lines) {
+			line = lines[n-3]
+		}
+		if strings.Contains(line, "# 421") && m[2] == "1" {
+			continue
+		}
+		t.Errorf("exit %s: %s", m[2], line)
+	}
+	for _, want := range []string{"in realm EU", "ok\n", "X-Realm: US\n", `{"hello":"forge"}`, "421 Misdirected Request", `"expectedRealm":"US"`,
+		"PASS forge-forged-fits", "PASS forge-migration-hooks-twice", "PASS forge-served-after-commit"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}
