@@ -58,7 +58,7 @@ type env struct {
 // skip moves the engine's clock d ahead.
 func (e *env) skip(d time.Duration) { e.skew.Add(int64(d)) }
 
-func mustEnv(t *testing.T, keySource connectjwt.KeySource) *env {
+func mustEnv(t *testing.T, keySource connectjwt.KeySource, with ...func(*Options)) *env {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -94,7 +94,7 @@ func mustEnv(t *testing.T, keySource connectjwt.KeySource) *env {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	svc := migration.New(migration.Config{Enabled: true, MaxConcurrent: 5}, served, peers, migration.Options{Logger: logger,
 		Now: func() time.Time { return time.Now().Add(time.Duration(e.skew.Load())) }})
-	s, err := New(Options{
+	opts := Options{
 		Realms:      e.realms,
 		Descriptor:  []byte(`{"key":"app"}`),
 		AppKey:      "app",
@@ -103,7 +103,11 @@ func mustEnv(t *testing.T, keySource connectjwt.KeySource) *env {
 		Verifier:    connectjwt.Verifier{Leeway: time.Second},
 		InstallKeys: keySource,
 		Logger:      logger,
-	})
+	}
+	for _, w := range with {
+		w(&opts)
+	}
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
