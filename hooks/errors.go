@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/identity"
 	"github.com/realmhook/realmhook/migration"
 )
 
@@ -61,7 +62,15 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // writeMigrationError answers a failed migration hook as writeError does,
 // with the errorResponseCode the migration engine derives for the error (none
 // for a database that did not answer: the host retries such an answer).
+//
+// A hook for a tenant another realm's process holds is not refused: it is
+// forwarded there, and that process's answer is the answer.
 func (s *Server) writeMigrationError(w http.ResponseWriter, r *http.Request, err error) {
+	var held *identity.HeldElsewhere
+	if errors.As(err, &held) && s.opts.Remote != nil {
+		s.forward(w, r, held)
+		return
+	}
 	status := s.logError(r, err)
 	body := errorBody(err)
 	if code := migration.ResponseCode(err); code != "" {

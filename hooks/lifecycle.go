@@ -10,6 +10,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/identity"
 	"github.com/realmhook/realmhook/realms"
 )
 
@@ -91,15 +92,15 @@ func (s *Server) installed(w http.ResponseWriter, r *http.Request, _ httprouter.
 	noteTenant(r, body.ClientKey, called.Key)
 	ctx := r.Context()
 
-	home, _, err := s.opts.Realms.Locate(ctx, body.ClientKey)
+	home, err := s.homeOf(r, body.ClientKey)
 	switch {
-	case err == nil && home.Key != called.Key:
-		s.writeError(w, r, realmhook.Errorf(realmhook.ECONFLICT,
-			"tenant %q is pinned to realm %s; one tenant lives in one realm, so it cannot be installed in %s", body.ClientKey, home.Key, called.Key).
-			With("pinnedRealm", home.Key))
-		return
-	case err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
+	case err != nil:
 		s.writeError(w, r, err)
+		return
+	case home != "" && home != called.Key:
+		s.writeError(w, r, realmhook.Errorf(realmhook.ECONFLICT,
+			"tenant %q is pinned to realm %s; one tenant lives in one realm, so it cannot be installed in %s", body.ClientKey, home, called.Key).
+			With("pinnedRealm", home))
 		return
 	}
 
@@ -124,6 +125,22 @@ func (s *Server) installed(w http.ResponseWriter, r *http.Request, _ httprouter.
 	}
 	s.log(r).Info("tenant installed", slog.String("tenant", body.ClientKey), slog.String("realm", called.Key), slog.Bool("reinstall", reinstall))
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// homeOf is the realm holding a tenant whose signed install verified: in a
+// realm served here, else (the regional shape) in one another process
+// serves; "" when none.
+func (s *Server) homeOf(r *http.Request, clientKey string) (string, error) {
+	home, _, err := s.opts.Realms.Locate(r.Context(), clientKey)
+	switch {
+	case err == nil:
+		return home.Key, nil
+	case realmhook.ErrorCode(err) != realmhook.ENOTFOUND:
+		return "", err
+	case s.opts.Remote == nil || identity.IsLocalOnly(r.Context()):
+		return "", nil
+	}
+	return s.opts.Remote.Find(r.Context(), clientKey)
 }
 
 // applyTo writes a verified install into the tenant record: a re-install
@@ -189,8 +206,14 @@ func (s *Server) uninstalled(w http.ResponseWriter, r *http.Request, _ httproute
 	case err == nil:
 		s.log(r).Info("tenant uninstalled", slog.String("tenant", body.ClientKey), slog.String("realm", called.Key))
 	case errors.Is(err, errNotActiveHere) || realmhook.ErrorCode(err) == realmhook.ENOTFOUND:
-		if home, _, lerr := s.opts.Realms.Locate(ctx, body.ClientKey); lerr == nil && home.Key != called.Key {
-			s.writeError(w, r, s.ident.Misdirected(called, home.Key, body.ClientKey))
+		home, lerr := s.homeOf(r, body.ClientKey)
+		if realmhook.ErrorCode(lerr) == realmhook.EUNAVAILABLE {
+			// The tenant may be in a realm that did not answer.
+			s.writeError(w, r, lerr)
+			return
+		}
+		if lerr == nil && home != "" && home != called.Key {
+			s.writeError(w, r, s.ident.Misdirected(called, home, body.ClientKey))
 			return
 		}
 	default:

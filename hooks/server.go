@@ -22,6 +22,7 @@ import (
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/identity"
+	"github.com/realmhook/realmhook/locate"
 	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/realms"
 )
@@ -46,6 +47,21 @@ type Options struct {
 	Metrics     *Metrics
 	// Forge, set, serves the app as a Forge remote too.
 	Forge *Forge
+	// Remote reaches the realms other processes serve (the regional
+	// shape): where a tenant no served realm holds lives, and the process
+	// its migration hooks are forwarded to. nil: every realm is served here.
+	Remote Remote
+}
+
+// Remote is the other realms' processes, as the hooks need them.
+type Remote interface {
+	identity.Remote
+	// Find returns the realm holding a tenant whose request was verified
+	// here (a signed install); "" when none; EUNAVAILABLE when a realm did
+	// not answer.
+	Find(ctx context.Context, clientKey string) (string, error)
+	// Forward runs a call on the process of realm and returns its answer.
+	Forward(ctx context.Context, realm string, r *http.Request, basePath string, body []byte) (*locate.Response, error)
 }
 
 // Server answers every public route.
@@ -87,6 +103,7 @@ func New(opts Options) (*Server, error) {
 		Misdirected: func(called, expected string) { s.metrics.misdirected.WithLabelValues(called, expected).Inc() },
 		LastSeen:    s.seen.tenant,
 		Forge:       forgeVerifier(opts.Forge),
+		Remote:      opts.Remote,
 	})
 	s.router = httprouter.New()
 	s.router.RedirectTrailingSlash = false
@@ -332,3 +349,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	}
 	writeJSON(w, status, map[string]any{"ready": ready, "realms": realmsStatus})
 }
+
+// Identity is the identity layer the routes verify callers with, for the
+// internal API, which verifies a tenant's token the same way.
+func (s *Server) Identity() identity.Authenticator { return s.ident }

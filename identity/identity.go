@@ -15,6 +15,7 @@
 package identity
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -135,6 +136,43 @@ type Options struct {
 	Forge *forgefit.Verifier
 	// Now is the clock of re-install windows; nil: time.Now.
 	Now func() time.Time
+	// Remote finds tenants that no realm this process serves holds, in the
+	// realms other processes serve (the regional shape); nil: none.
+	Remote Remote
+}
+
+// Remote asks the processes of the realms this one does not serve where a
+// tenant lives.
+type Remote interface {
+	// Locate returns the realm holding clientKey where the token of r (a
+	// call to a realm whose base path is basePath) verified; "" when no
+	// realm holds it or the token verified nowhere. A realm that did not
+	// answer fails it with EUNAVAILABLE: the tenant may be there.
+	Locate(ctx context.Context, clientKey string, r *http.Request, basePath string, allowContextQSH bool) (string, error)
+}
+
+// HeldElsewhere is in the chain of the 421 that refuses a call for a
+// tenant another realm's process holds, naming that realm: a caller that
+// can forward the call there (a migration hook) finds it with errors.As.
+type HeldElsewhere struct {
+	Realm, ClientKey string
+}
+
+func (e *HeldElsewhere) Error() string { return "tenant held by realm " + e.Realm + "'s process" }
+
+type localOnlyKey struct{}
+
+// LocalOnly marks ctx so that the Layer looks for tenants only in the
+// realms this process serves: a call another process forwarded or asked
+// about must not be asked about again.
+func LocalOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, localOnlyKey{}, true)
+}
+
+// IsLocalOnly reports whether ctx was marked by LocalOnly.
+func IsLocalOnly(ctx context.Context) bool {
+	v, _ := ctx.Value(localOnlyKey{}).(bool)
+	return v
 }
 
 // Layer is the identity layer.
@@ -233,6 +271,10 @@ func (l *Layer) hs256(r *http.Request, called *realms.Realm, p Policy, lookup Lo
 			}
 		}
 		if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
+			// Only once the database said so: the cache may be behind.
+			if lookup == Fresh && l.opts.Remote != nil && !IsLocalOnly(ctx) {
+				return nil, l.remote(r, called, p, issuer)
+			}
 			return nil, errUnknownTenant
 		} else if err != nil {
 			return nil, err
@@ -246,6 +288,13 @@ func (l *Layer) hs256(r *http.Request, called *realms.Realm, p Policy, lookup Lo
 		return []byte(t.SharedSecret), nil
 	}
 	c, err := l.opts.Verifier.VerifyHS256For(token, find, r, called.BasePath(), p.AllowContextQSH)
+	var held *HeldElsewhere
+	if errors.As(err, &held) {
+		// The token verified in the realm that holds the tenant.
+		e := l.misdirected(called, held.Realm, held.ClientKey)
+		e.Err = held
+		return nil, e
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -304,8 +353,25 @@ func (l *Layer) Reject(r *http.Request, err error) error {
 	return e.With("reason", rej.Reason).With("detail", rej.Detail)
 }
 
+// remote asks the other realms' processes about a tenant no served realm
+// holds: a *HeldElsewhere when one holds it and the token verified there.
+func (l *Layer) remote(r *http.Request, called *realms.Realm, p Policy, issuer string) error {
+	realm, err := l.opts.Remote.Locate(r.Context(), issuer, r, called.BasePath(), p.AllowContextQSH)
+	switch {
+	case err != nil:
+		return err
+	case realm == "":
+		return errUnknownTenant
+	}
+	return &HeldElsewhere{Realm: realm, ClientKey: issuer}
+}
+
 // Misdirected is the 421 that tells a tenant which realm serves it.
 func (l *Layer) Misdirected(called *realms.Realm, expected, clientKey string) error {
+	return l.misdirected(called, expected, clientKey)
+}
+
+func (l *Layer) misdirected(called *realms.Realm, expected, clientKey string) *realmhook.Error {
 	if l.opts.Misdirected != nil {
 		l.opts.Misdirected(called.Key, expected)
 	}

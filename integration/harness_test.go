@@ -100,6 +100,9 @@ type server struct {
 	// suite's migration.PauseEnv); a test may change it between restarts.
 	Env    []string
 	exited chan struct{}
+	// RealmURLs, when set, are the realms' base URLs (the regional shape,
+	// where each realm is its own process); else realms nest under Base.
+	RealmURLs map[string]string
 }
 
 // syncBuffer collects a process's output for failure messages.
@@ -251,6 +254,9 @@ func (s *server) Output() string { return s.out.String() }
 
 // realmURL is a realm's base URL on this server.
 func (s *server) realmURL(realm string) string {
+	if u, ok := s.RealmURLs[realm]; ok {
+		return u
+	}
 	switch realm {
 	case "global":
 		return s.Base

@@ -42,6 +42,8 @@ type Server struct {
 	baseURL string
 	// stopForge ends the Forge JWKS refreshes.
 	stopForge func()
+	// internal is the internal API's handler (nil without internal.secret).
+	internal http.Handler
 }
 
 // Load reads a config file (as `realmhook serve --config` does) and builds
@@ -113,6 +115,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		_ = registry.Close()
 		return nil, err
 	}
+	var remote hooks.Remote
+	if lc, err := newLocateClient(cfg, logger); err != nil {
+		stopForge()
+		_ = registry.Close()
+		return nil, err
+	} else if lc != nil {
+		remote = lc
+	}
 	h, err := hooks.New(hooks.Options{
 		Realms:     registry,
 		Descriptor: desc,
@@ -129,13 +139,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		InstallKeys: &connectjwt.KeyServer{BaseURL: cfg.InstallKeys.URL, Timeout: cfg.InstallKeys.Timeout, MaxBytes: cfg.InstallKeys.MaxBytes},
 		Logger:      logger,
 		Forge:       forge,
+		Remote:      remote,
 	})
 	if err != nil {
 		stopForge()
 		_ = registry.Close()
 		return nil, err
 	}
-	return &Server{cfg: cfg, logger: logger, registry: registry, migrations: migrations, hooks: h, baseURL: parsed.BaseURL, stopForge: stopForge}, nil
+	return &Server{cfg: cfg, logger: logger, registry: registry, migrations: migrations, hooks: h, baseURL: parsed.BaseURL, stopForge: stopForge,
+		internal: internalHandler(cfg, registry, h)}, nil
 }
 
 // forgeRemote is the Forge side of the hooks when forge.appId is set: FIT
@@ -168,6 +180,10 @@ func forgeRemote(cfg *config.Config) (*hooks.Forge, func(), error) {
 // migration hooks and the tenant API under each served realm's base URL, and
 // /healthz, /readyz, /metrics. Mount it at "/" beside the app's own routes.
 func (s *Server) Handler() http.Handler { return s.hooks.Handler() }
+
+// InternalHandler answers the internal API that other realms' processes
+// call (on internal.listen); nil when internal.secret is not set.
+func (s *Server) InternalHandler() http.Handler { return s.internal }
 
 // Run runs the migration engine (copies, resumption after a crash, purges)
 // until ctx is done, then returns nil.

@@ -65,13 +65,19 @@ type Main struct {
 
 	// Addr is the address the server listens on once Run has returned.
 	Addr string
+	// InternalAddr is the internal API's address (internal.listen), if any.
+	InternalAddr string
 
 	logger     *slog.Logger
 	server     *server.Server
 	httpServer *http.Server
-	cancel     context.CancelFunc
-	done       chan struct{}
-	failed     chan error
+	// internalServer serves the internal API, when internal.listen is set.
+	internalServer *http.Server
+	// running is how many goroutines report on done when they stop.
+	running int
+	cancel  context.CancelFunc
+	done    chan struct{}
+	failed  chan error
 }
 
 // Failed delivers the error that stopped the HTTP server, if it stops by
@@ -164,17 +170,31 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	m.Addr = ln.Addr().String()
+	var iln net.Listener
+	if cfg.Internal.Listen != "" {
+		if iln, err = net.Listen("tcp", cfg.Internal.Listen); err != nil {
+			ln.Close()
+			return fmt.Errorf("internal.listen: %w", err)
+		}
+		m.InternalAddr = iln.Addr().String()
+	}
+	closeListeners := func() {
+		ln.Close()
+		if iln != nil {
+			iln.Close()
+		}
+	}
 	m.printBanner(cfg.Realms[realmhook.GlobalRealm].BaseURL)
 
 	m.server, err = server.New(ctx, cfg, server.Options{Logger: m.logger})
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return err
 	}
 	// A missing table, column or unique key is found now, before the
 	// server listens, not mid-copy with a tenant frozen.
 	if err := m.server.CheckTables(ctx); err != nil {
-		ln.Close()
+		closeListeners()
 		_ = m.server.Close()
 		m.server = nil
 		return err
@@ -190,9 +210,23 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxHeaderBytes: hooks.ServerMaxHeaderBytes(cfg.HTTP.MaxHeaderBytes),
 	}
 
+	if iln != nil {
+		m.internalServer = &http.Server{
+			Handler:           m.server.InternalHandler(),
+			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+			IdleTimeout:       cfg.HTTP.IdleTimeout,
+			// HTTP/2 without TLS too: a transfer streams rows.
+			Protocols: internalProtocols(),
+		}
+	}
+
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
-	m.done = make(chan struct{}, 2)
+	m.running = 2
+	if m.internalServer != nil {
+		m.running++
+	}
+	m.done = make(chan struct{}, m.running)
 	m.failed = make(chan error, 1)
 	go func() {
 		if err := m.server.Run(runCtx); err != nil {
@@ -211,8 +245,35 @@ func (m *Main) Run(ctx context.Context) error {
 		m.done <- struct{}{}
 	}()
 
+	if m.internalServer != nil {
+		go func() {
+			var err error
+			if cfg.Internal.TLSCert != "" {
+				err = m.internalServer.ServeTLS(iln, cfg.Internal.TLSCert, cfg.Internal.TLSKey)
+			} else {
+				err = m.internalServer.Serve(iln)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.logger.Error("internal server stopped", slog.String("err", err.Error()))
+				m.fail(fmt.Errorf("internal server: %w", err))
+			}
+			m.done <- struct{}{}
+		}()
+		m.logger.Info("realmhook internal API listening", slog.String("addr", m.InternalAddr))
+	}
+
 	m.logger.Info("realmhook listening", slog.String("addr", m.Addr))
 	return nil
+}
+
+// internalProtocols are the internal listener's: HTTP/1.1, and HTTP/2
+// with or without TLS.
+func internalProtocols() *http.Protocols {
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetHTTP2(true)
+	p.SetUnencryptedHTTP2(true)
+	return &p
 }
 
 // printBanner tells the operator where everything is. It goes to stderr, in
@@ -246,10 +307,18 @@ func (m *Main) Close() error {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 		}
 	}
+	if m.internalServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.internalServer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("internal shutdown: %w", err))
+		}
+	}
 	if m.cancel != nil {
 		m.cancel()
-		<-m.done
-		<-m.done
+		for range m.running {
+			<-m.done
+		}
 	}
 	if m.server != nil {
 		if err := m.server.Close(); err != nil {

@@ -1,0 +1,84 @@
+package server
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+
+	"connectrpc.com/connect"
+
+	"github.com/realmhook/realmhook/config"
+	"github.com/realmhook/realmhook/hooks"
+	"github.com/realmhook/realmhook/internalauth"
+	"github.com/realmhook/realmhook/locate"
+	"github.com/realmhook/realmhook/realms"
+)
+
+// remoteRealms is where the realms this process does not serve are reached:
+// realm key → internalUrl. Empty in the embedded shape.
+func remoteRealms(cfg *config.Config) map[string]string {
+	urls := map[string]string{}
+	for _, key := range cfg.RealmKeys() {
+		if r := cfg.Realms[key]; !cfg.Serves(key) && r.InternalURL != "" {
+			urls[key] = r.InternalURL
+		}
+	}
+	return urls
+}
+
+// internalSigner mints this process's tokens for the internal API: the
+// issuer is the first realm it serves.
+func internalSigner(cfg *config.Config) internalauth.Signer {
+	return internalauth.Signer{Secret: []byte(cfg.Internal.Secret), Issuer: cfg.ServedRealms()[0]}
+}
+
+// internalHTTPClient calls other realms' internal APIs, trusting
+// internal.tlsCA for https when it is set (the system's roots otherwise).
+func internalHTTPClient(cfg *config.Config) (*http.Client, error) {
+	if cfg.Internal.TLSCA == "" {
+		return &http.Client{}, nil
+	}
+	pem, err := os.ReadFile(cfg.Internal.TLSCA)
+	if err != nil {
+		return nil, fmt.Errorf("internal.tlsCA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("internal.tlsCA: %s holds no PEM certificate", cfg.Internal.TLSCA)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
+
+// newLocateClient is the Client of the other realms' processes, nil when
+// every realm is served here.
+func newLocateClient(cfg *config.Config, logger *slog.Logger) (*locate.Client, error) {
+	urls := remoteRealms(cfg)
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	hc, err := internalHTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return locate.NewClient(urls, hc, internalSigner(cfg), logger), nil
+}
+
+// internalHandler is the internal API other realms' processes call, every
+// call's token checked for a realm served here; nil without
+// internal.secret.
+func internalHandler(cfg *config.Config, registry *realms.Registry, h *hooks.Server) http.Handler {
+	if cfg.Internal.Secret == "" {
+		return nil
+	}
+	verifier := &internalauth.Verifier{Secret: []byte(cfg.Internal.Secret), Realms: cfg.ServedRealms(), Leeway: cfg.JWT.Leeway}
+	auth := connect.WithInterceptors(verifier.Interceptor())
+	mux := http.NewServeMux()
+	loc := &locate.Server{Realms: registry, Ident: h.Identity(), Public: h.Handler()}
+	mux.Handle(loc.Handler(auth))
+	return mux
+}
