@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/realmhook/realmhook.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help run build test soak vet fmt lint clean reset check bench bench-tools bench-copy bench-copy-pg bench-routed bench-ace bench-status bench-window bench-scale qsh-vectors refjs node-example fuzz generate checkgenerate
+.PHONY: help run run-regional build test soak vet fmt lint clean reset check bench bench-tools bench-copy bench-copy-pg bench-routed bench-ace bench-status bench-window bench-scale qsh-vectors refjs node-example fuzz generate checkgenerate
 
 ## help: list the targets
 help:
@@ -22,6 +22,16 @@ help:
 ## run: serve the embedded shape (realms global, US, EU on SQLite under ./data) at http://localhost:8080 (INSTALL_KEYS=URL trusts another signed-install key server, e.g. `realmctl host keys`)
 run:
 	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/realmhook serve $(if $(INSTALL_KEYS),--install-keys $(INSTALL_KEYS))
+
+## run-regional: the regional shape on one machine, no PostgreSQL needed: global, US and EU each its own process (config/examples/regional-*.yaml; SQLite under ./data/regional; public at http://localhost:8080, :8081, :8082; internal API on 127.0.0.1:9080-9082; INSTALL_KEYS=URL as for run); Ctrl-C stops all three
+run-regional: build
+	@mkdir -p data/regional
+	@secret=$${REALMHOOK_INTERNAL_SECRET:-$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}; \
+	pids=; trap 'kill $$pids 2>/dev/null; wait' INT TERM EXIT; \
+	for realm in global us eu; do \
+		REALMHOOK_INTERNAL_SECRET=$$secret bin/realmhook serve --config config/examples/regional-$$realm.yaml $(if $(INSTALL_KEYS),--install-keys $(INSTALL_KEYS)) & pids="$$pids $$!"; \
+	done; \
+	wait
 
 ## build: build realmhook and realmctl into ./bin, stamped with VERSION
 build:

@@ -16,6 +16,7 @@ var exampleEnv = env{
 	"US_DATABASE_URL":           "postgres://rh:secret@db.us.example.com/realmhook",
 	"REALMHOOK_SECRET_KEY":      "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	"REALMHOOK_IDENTITY_SECRET": "an-identity-secret-of-at-least-32-bytes",
+	"REALMHOOK_INTERNAL_SECRET": "an-internal-secret",
 }
 
 // TestExamples: every example config loads and validates; the embedded one
