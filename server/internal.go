@@ -35,22 +35,21 @@ func internalSigner(cfg *config.Config) internalauth.Signer {
 	return internalauth.Signer{Secret: []byte(cfg.Internal.Secret), Issuer: cfg.ServedRealms()[0]}
 }
 
-// internalHTTPClient calls other realms' internal APIs, trusting
-// internal.tlsCA for https when it is set (the system's roots otherwise).
-func internalHTTPClient(cfg *config.Config) (*http.Client, error) {
-	if cfg.Internal.TLSCA == "" {
-		return &http.Client{}, nil
-	}
-	pem, err := os.ReadFile(cfg.Internal.TLSCA)
-	if err != nil {
-		return nil, fmt.Errorf("internal.tlsCA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("internal.tlsCA: %s holds no PEM certificate", cfg.Internal.TLSCA)
-	}
+// internalClient is the HTTP client of internal calls: TLS (with
+// internal.tlsCA's roots when set) where an internalUrl is https.
+func internalClient(in config.Internal) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if in.TLSCA != "" {
+		pem, err := os.ReadFile(in.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("internal.tlsCA: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("internal.tlsCA: %s holds no PEM certificate", in.TLSCA)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	return &http.Client{Transport: tr}, nil
 }
 
@@ -61,7 +60,7 @@ func newLocateClient(cfg *config.Config, logger *slog.Logger) (*locate.Client, e
 	if len(urls) == 0 {
 		return nil, nil
 	}
-	hc, err := internalHTTPClient(cfg)
+	hc, err := internalClient(cfg.Internal)
 	if err != nil {
 		return nil, err
 	}
