@@ -37,22 +37,53 @@ type deployment struct {
 	bases    map[string]string // realm → public base URL
 	internal map[string]string // realm → internalUrl
 	dbs      map[string]string // realm → database URL
-	ks       *keyServer
+	// via is the internalUrl the other processes are given for a realm.
+	via map[string]string
+	env map[string][]string
+	ks  *keyServer
 }
 
 // mustDeploy starts a process per realm; extra is appended to each config.
 func mustDeploy(t *testing.T, extra string) *deployment {
 	t.Helper()
-	d := &deployment{procs: map[string]*server{}, bases: map[string]string{}, internal: map[string]string{}, dbs: map[string]string{}, ks: mustKeyServer(t)}
+	return mustDeployWith(t, deployOptions{Extra: extra})
+}
+
+// deployOptions vary a deployment.
+type deployOptions struct {
+	Extra string
+	// KeysURL is the signed-install key server (default: a test one).
+	KeysURL string
+	// Via, by realm, stands between the other processes and the realm's
+	// internal API (a toxiproxy link): given its address, it returns the
+	// URL they reach the realm at instead.
+	Via map[string]func(internal string) string
+	// Env, by realm, is added to that process's environment.
+	Env map[string][]string
+}
+
+func mustDeployWith(t *testing.T, o deployOptions) *deployment {
+	t.Helper()
+	d := &deployment{procs: map[string]*server{}, bases: map[string]string{}, internal: map[string]string{}, dbs: map[string]string{}, via: map[string]string{}}
+	if o.KeysURL != "" {
+		d.ks = &keyServer{URL: o.KeysURL}
+	} else {
+		d.ks = mustKeyServer(t)
+	}
 	ports := map[string]int{}
 	for _, r := range regionalRealms {
 		ports[r] = freePort(t)
 		d.bases[r] = fmt.Sprintf("http://127.0.0.1:%d", ports[r])
 		d.internal[r] = fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 		d.dbs[r] = pgtest.NewDatabase(t)
+		d.via[r] = d.internal[r]
+		if via, ok := o.Via[r]; ok {
+			d.via[r] = via(strings.TrimPrefix(d.internal[r], "http://"))
+		}
 	}
+	d.env = o.Env
 	for _, r := range regionalRealms {
-		d.procs[r] = d.mustStart(t, r, d.dbs[r], ports[r], extra)
+		d.procs[r] = d.mustStart(t, r, d.dbs[r], ports[r], o.Extra)
 	}
 	return d
 }
@@ -64,7 +95,11 @@ func (d *deployment) config(realm, database string, port int, internalListen, ex
 	fmt.Fprintf(&b, "serve: [%s]\ninternal:\n  listen: %s\n  secret: %q\n", realm, internalListen, regionalSecret)
 	b.WriteString("realms:\n")
 	for _, r := range regionalRealms {
-		fmt.Fprintf(&b, "  %s:\n    baseUrl: %s\n    internalUrl: %s\n", r, d.bases[r], d.internal[r])
+		internalURL := d.via[r]
+		if r == realm {
+			internalURL = d.internal[r]
+		}
+		fmt.Fprintf(&b, "  %s:\n    baseUrl: %s\n    internalUrl: %s\n", r, d.bases[r], internalURL)
 		if r == realm {
 			fmt.Fprintf(&b, "    database: %q\n", database)
 		}
@@ -93,7 +128,7 @@ func (d *deployment) mustStart(t *testing.T, realm, database string, port int, e
 		urls[r] = u
 	}
 	urls[realm] = base
-	s := &server{t: t, Base: base, Dir: dir, cfgPath: cfgPath, RealmURLs: urls}
+	s := &server{t: t, Base: base, Dir: dir, cfgPath: cfgPath, RealmURLs: urls, Env: d.env[realm]}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
