@@ -9,6 +9,7 @@ import (
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/identity"
+	"github.com/realmhook/realmhook/identitytoken"
 	"github.com/realmhook/realmhook/realms"
 )
 
@@ -140,4 +141,33 @@ func TestLayer_Forge(t *testing.T) {
 			t.Fatalf("err %v", err)
 		}
 	})
+}
+
+func TestIdentity_Token(t *testing.T) {
+	fe := mustForgeEnv(t)
+	pin := identity.Policy{Kind: identity.ConnectHS256, Realm: identity.PinnedRealm, PinForge: true}
+	tok, err := fe.signer.Mint(forgefit.Invocation{AppARI: forgeApp, InstallationID: "inst-t", CloudID: "site-t", Principal: "acct-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest(http.MethodGet, fe.eu.BaseURL+"/x", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	id, err := fe.layer.Authenticate(r, fe.eu, pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := id.Token()
+	want := identitytoken.Identity{ClientKey: "inst-t", Realm: "EU", User: "acct-1", Protocol: "forge", InstallationID: "inst-t", CloudID: "site-t", Principal: "acct-1"}
+	if got.Protocol != want.Protocol || got.ClientKey != want.ClientKey || got.Realm != want.Realm || got.InstallationID != want.InstallationID ||
+		got.CloudID != want.CloudID || got.Principal != want.Principal || got.User != want.User {
+		t.Fatalf("token identity %+v, want %+v", got, want)
+	}
+	mustPut(t, fe.eu, &realmhook.Tenant{ClientKey: "ck", SharedSecret: "s", State: realmhook.TenantActive})
+	cid, err := fe.layer.Authenticate(request(t, fe.eu, "ck", "s", "GET", "/x", false), fe.eu, pin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := cid.Token(); ct.Protocol != "connect" || ct.ClientKey != "ck" || ct.InstallationID != "" {
+		t.Fatalf("connect token identity %+v", ct)
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/forgefit"
+	"github.com/realmhook/realmhook/identitytoken"
 	"github.com/realmhook/realmhook/realms"
 )
 
@@ -395,4 +396,31 @@ func (l *Layer) log(r *http.Request) *slog.Logger {
 		return l.opts.Log(r)
 	}
 	return slog.Default()
+}
+
+// Token is what the gateway's X-Realmhook-Identity tells the app behind it
+// about this caller: the tenant and the realm serving it, with the
+// protocol; a Connect token's user (sub) and context, or a Forge token's
+// installation, cloud id and principal. Only for a tenant's identity (Home
+// set).
+func (id *Identity) Token() identitytoken.Identity {
+	t := identitytoken.Identity{ClientKey: id.ClientKey, Protocol: identitytoken.ProtocolConnect}
+	if id.Home != nil {
+		t.Realm = id.Home.Key
+	}
+	if id.Tenant != nil {
+		t.Frozen = id.Tenant.Frozen()
+	}
+	switch {
+	case id.Forge != nil:
+		t.Protocol = identitytoken.ProtocolForge
+		t.InstallationID = forgefit.InstallationID(id.Forge.App.InstallationID)
+		t.CloudID = id.Forge.CloudID()
+		t.Principal = id.Forge.Principal
+		t.User = id.Forge.Principal
+	case id.Claims != nil:
+		t.User = id.Claims.Subject
+		t.Context = id.Claims.Context
+	}
+	return t
 }

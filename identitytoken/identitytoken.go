@@ -51,7 +51,20 @@ type Identity struct {
 	Context json.RawMessage
 	// Frozen: a migration holds the tenant's writes.
 	Frozen bool
+	// Protocol is how the host called: ProtocolConnect or ProtocolForge.
+	Protocol string
+	// InstallationID, CloudID and Principal are a Forge call's
+	// (app.installationId, context.cloudId, principal), when present.
+	InstallationID string
+	CloudID        string
+	Principal      string
 }
+
+// The protocols a token names.
+const (
+	ProtocolConnect = "connect"
+	ProtocolForge   = "forge"
+)
 
 // Claims is the token's claim set, as Verify returns it.
 type Claims struct {
@@ -59,6 +72,12 @@ type Claims struct {
 	User    string          `json:"user,omitempty"`
 	Context json.RawMessage `json:"context,omitempty"`
 	Frozen  bool            `json:"frozen"`
+	// Protocol is "connect" or "forge"; the Forge fields are empty for
+	// Connect.
+	Protocol       string `json:"protocol,omitempty"`
+	InstallationID string `json:"installationId,omitempty"`
+	CloudID        string `json:"cloudId,omitempty"`
+	Principal      string `json:"principal,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -74,10 +93,11 @@ func (k Key) Mint(id Identity, now time.Time) (string, error) {
 	_, _ = rand.Read(jti[:])
 	now = now.Truncate(time.Second)
 	c := Claims{
-		Realm:   id.Realm,
-		User:    id.User,
-		Context: id.Context,
-		Frozen:  id.Frozen,
+		Realm:    id.Realm,
+		User:     id.User,
+		Context:  id.Context,
+		Frozen:   id.Frozen,
+		Protocol: id.Protocol, InstallationID: id.InstallationID, CloudID: id.CloudID, Principal: id.Principal,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    Issuer,
 			Subject:   id.ClientKey,

@@ -141,3 +141,20 @@ func ExampleVerify() {
 	fmt.Println(claims.ClientKey(), claims.Realm)
 	// Output: client-1 EU
 }
+
+func TestMint_ForgeFields(t *testing.T) {
+	k := mustKey(t)
+	now := time.Unix(1_800_000_000, 0)
+	tok, err := k.Mint(identitytoken.Identity{ClientKey: "inst-1", Realm: "EU", Protocol: identitytoken.ProtocolForge,
+		InstallationID: "inst-1", CloudID: "site-1", Principal: "acct-1"}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := identitytoken.Verify(tok, []byte(secret), now, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Protocol != "forge" || c.InstallationID != "inst-1" || c.CloudID != "site-1" || c.Principal != "acct-1" {
+		t.Fatalf("claims %+v", c)
+	}
+}
