@@ -16,6 +16,7 @@ package identity
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -401,7 +402,7 @@ func (l *Layer) log(r *http.Request) *slog.Logger {
 // Token is what the gateway's X-Realmhook-Identity tells the app behind it
 // about this caller: the tenant and the realm serving it, with the
 // protocol; a Connect token's user (sub) and context, or a Forge token's
-// installation, cloud id and principal. Only for a tenant's identity (Home
+// installation, cloud id, principal (as the user too) and context. Only for a tenant's identity (Home
 // set).
 func (id *Identity) Token() identitytoken.Identity {
 	t := identitytoken.Identity{ClientKey: id.ClientKey, Protocol: identitytoken.ProtocolConnect}
@@ -418,6 +419,9 @@ func (id *Identity) Token() identitytoken.Identity {
 		t.CloudID = id.Forge.CloudID()
 		t.Principal = id.Forge.Principal
 		t.User = id.Forge.Principal
+		if id.Forge.Context != nil {
+			t.Context, _ = json.Marshal(id.Forge.Context)
+		}
 	case id.Claims != nil:
 		t.User = id.Claims.Subject
 		t.Context = id.Claims.Context
