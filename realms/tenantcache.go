@@ -168,16 +168,16 @@ type cachingStore struct {
 	cache *tenantCache
 }
 
-func (s *cachingStore) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
-	err := s.Store.PutTenant(ctx, t)
+func (s *cachingStore) PutTenant(ctx context.Context, t *realmhook.Tenant, events ...realmhook.Event) error {
+	err := s.Store.PutTenant(ctx, t, events...)
 	if t != nil {
 		s.cache.invalidate(t.ClientKey)
 	}
 	return err
 }
 
-func (s *cachingStore) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error) {
-	t, err := s.Store.UpdateTenant(ctx, clientKey, change)
+func (s *cachingStore) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error, events ...realmhook.Event) (*realmhook.Tenant, error) {
+	t, err := s.Store.UpdateTenant(ctx, clientKey, change, events...)
 	s.cache.invalidate(clientKey)
 	return t, err
 }

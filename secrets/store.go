@@ -61,17 +61,17 @@ func (s *SealedStore) GetTenant(ctx context.Context, clientKey string) (*realmho
 }
 
 // PutTenant stores the tenant with its secret sealed.
-func (s *SealedStore) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
+func (s *SealedStore) PutTenant(ctx context.Context, t *realmhook.Tenant, events ...realmhook.Event) error {
 	c, err := s.sealed(t)
 	if err != nil {
 		return err
 	}
-	return s.Store.PutTenant(ctx, c)
+	return s.Store.PutTenant(ctx, c, events...)
 }
 
 // UpdateTenant lets change see and edit the opened secret; what it leaves is
 // sealed (with the first key) in the same transaction.
-func (s *SealedStore) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error) {
+func (s *SealedStore) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error, events ...realmhook.Event) (*realmhook.Tenant, error) {
 	t, err := s.Store.UpdateTenant(ctx, clientKey, func(t *realmhook.Tenant) error {
 		if err := s.open(t); err != nil {
 			return err
@@ -85,7 +85,7 @@ func (s *SealedStore) UpdateTenant(ctx context.Context, clientKey string, change
 		}
 		t.SharedSecret = sealed
 		return nil
-	})
+	}, events...)
 	if err != nil {
 		return nil, err
 	}

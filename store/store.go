@@ -129,15 +129,18 @@ type Store interface {
 	GetTenant(ctx context.Context, clientKey string) (*realmhook.Tenant, error)
 	// PutTenant inserts or replaces the whole tenant record, as given: it
 	// creates records (and lets tests set any state). A change of an existing
-	// record's state goes through UpdateTenant, which checks it.
-	PutTenant(ctx context.Context, t *realmhook.Tenant) error
+	// record's state goes through UpdateTenant, which checks it. The events
+	// are written to the outbox in the same transaction.
+	PutTenant(ctx context.Context, t *realmhook.Tenant, events ...realmhook.Event) error
 	// UpdateTenant reads the tenant, lets change edit it and writes it back in
 	// one transaction that holds off every other writer of the record, so two
 	// read-modify-writes (a lifecycle hook and a migration's freeze) cannot
 	// undo each other. ENOTFOUND if there is no record; an error from change
 	// aborts the update and is returned as is; a state change that
-	// realmhook.CheckTenantTransition refuses aborts it with ECONFLICT.
-	UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error)
+	// realmhook.CheckTenantTransition refuses aborts it with ECONFLICT. The
+	// events are written to the outbox in the same transaction, so they land
+	// if and only if the update does.
+	UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error, events ...realmhook.Event) (*realmhook.Tenant, error)
 	// DeleteTenant removes the tenant record only (not its rows); no error if absent.
 	DeleteTenant(ctx context.Context, clientKey string) error
 	// ListTenants returns tenants in the given state, by clientKey.
@@ -186,8 +189,9 @@ type Store interface {
 	GetMigration(ctx context.Context, clientKey, id string) (*realmhook.Migration, error)
 	// UpdateMigration writes m if the stored state is still `from` (ECONFLICT
 	// otherwise). When m.State differs from `from`, an event row (from, to,
-	// detail) is written in the same transaction.
-	UpdateMigration(ctx context.Context, m *realmhook.Migration, from realmhook.MigrationState, detail string) error
+	// detail) is written in the same transaction, and so are the outbox
+	// events (whatever the state).
+	UpdateMigration(ctx context.Context, m *realmhook.Migration, from realmhook.MigrationState, detail string, events ...realmhook.Event) error
 	// PutMigration inserts or replaces a migration record without an event
 	// (the copy of a committed migration kept in the target realm).
 	PutMigration(ctx context.Context, m *realmhook.Migration) error
@@ -196,6 +200,21 @@ type Store interface {
 	ListMigrations(ctx context.Context, states ...realmhook.MigrationState) ([]*realmhook.Migration, error)
 	// ListMigrationEvents returns a migration's events, oldest first.
 	ListMigrationEvents(ctx context.Context, clientKey, id string) ([]realmhook.MigrationEvent, error)
+
+	// NextEvents returns, from the outbox, the oldest event of each tenant
+	// whose next attempt is due (NotBefore not after now), at most limit of
+	// them, in Seq order. A tenant's later events wait until its oldest is
+	// deleted, so that the app receives each tenant's events in order; a
+	// tenant whose app keeps refusing holds up no other tenant. Within one
+	// tenant, Seq order is the order in which the changes were committed.
+	NextEvents(ctx context.Context, now time.Time, limit int) ([]QueuedEvent, error)
+	// DeleteEvent removes a delivered event; no error if it is gone.
+	DeleteEvent(ctx context.Context, seq int64) error
+	// DeferEvent records a failed delivery of an event: one attempt more, the
+	// next not before notBefore, and why; no error if the event is gone.
+	DeferEvent(ctx context.Context, seq int64, notBefore time.Time, reason string) error
+	// CountEvents returns how many events the outbox holds, by type.
+	CountEvents(ctx context.Context) (map[realmhook.EventType]int64, error)
 
 	// AcquireLease takes or renews the named lease for owner until now+ttl.
 	// It succeeds if the lease is free, expired, or already owner's.
@@ -267,6 +286,30 @@ type Store interface {
 	// DeleteRows deletes the tenant's rows whose key is greater than after, or
 	// all of the tenant's rows when after is nil, and returns how many.
 	DeleteRows(ctx context.Context, t Table, clientKey string, after Row) (int64, error)
+}
+
+// QueuedEvent is an event in a realm's outbox, waiting to be delivered.
+type QueuedEvent struct {
+	// Seq is the event's place in the outbox.
+	Seq int64
+	realmhook.Event
+	// Attempts counts the deliveries that failed so far.
+	Attempts int
+	// NotBefore is when the next attempt is due (zero: at once).
+	NotBefore time.Time
+	// LastError says why the last attempt failed.
+	LastError string
+}
+
+// CheckEvents is the one check of events given to a store write: each needs
+// an id, a type and a tenant.
+func CheckEvents(events []realmhook.Event) error {
+	for _, e := range events {
+		if e.ID == "" || e.Type == "" || e.ClientKey == "" {
+			return realmhook.Errorf(realmhook.EINVALID, "outbox event %q of type %q for tenant %q: id, type and clientKey are required", e.ID, e.Type, e.ClientKey)
+		}
+	}
+	return nil
 }
 
 // CheckUniqueKey is CheckTable's one rule, shared by the backends: among a

@@ -109,7 +109,7 @@ func prepareSQLite(ctx context.Context, dir string, shape []benchTable, rows int
 
 // putTenants stores both tenants as active in the source realm.
 func putTenants(ctx context.Context, st interface {
-	PutTenant(context.Context, *realmhook.Tenant) error
+	PutTenant(context.Context, *realmhook.Tenant, ...realmhook.Event) error
 }) error {
 	now := time.Now().UTC()
 	for _, key := range []string{benchTenant, otherTenant} {

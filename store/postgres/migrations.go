@@ -117,7 +117,10 @@ func (s *Store) GetMigration(ctx context.Context, clientKey, id string) (*realmh
 // UpdateMigration writes m if the stored state is still from (ECONFLICT
 // otherwise, ENOTFOUND if there is no such migration), with an event row when
 // the state changes, in one transaction.
-func (s *Store) UpdateMigration(ctx context.Context, m *realmhook.Migration, from realmhook.MigrationState, detail string) error {
+func (s *Store) UpdateMigration(ctx context.Context, m *realmhook.Migration, from realmhook.MigrationState, detail string, events ...realmhook.Event) error {
+	if err := store.CheckEvents(events); err != nil {
+		return err
+	}
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		args := append(migrationArgs(m), string(from))
 		tag, err := tx.Exec(ctx, "UPDATE realmhook_migrations SET "+setMigrationSQL+" WHERE client_key = $1 AND id = $2 AND state = $17", args...)
@@ -134,11 +137,12 @@ func (s *Store) UpdateMigration(ctx context.Context, m *realmhook.Migration, fro
 			}
 			return realmhook.Errorf(realmhook.ECONFLICT, "migration %s is %s, not %s", m.ID, state, from)
 		}
-		if m.State == from {
-			return nil
+		if m.State != from {
+			if _, err := tx.Exec(ctx, insertEventSQL, s.now().UTC(), m.ClientKey, m.ID, string(from), string(m.State), detail); err != nil {
+				return err
+			}
 		}
-		_, err = tx.Exec(ctx, insertEventSQL, s.now().UTC(), m.ClientKey, m.ID, string(from), string(m.State), detail)
-		return err
+		return insertEvents(ctx, tx, events)
 	})
 	if err != nil {
 		return fmt.Errorf("update migration %s: %w", m.ID, dataError(err))

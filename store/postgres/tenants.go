@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
 )
 
 const tenantColumns = `client_key, shared_secret, base_url, display_url, product_type, description,
@@ -33,14 +34,27 @@ func (s *Store) GetTenant(ctx context.Context, clientKey string) (*realmhook.Ten
 }
 
 // PutTenant inserts or replaces the whole tenant record.
-func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
+func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant, events ...realmhook.Event) error {
 	if err := checkText("client key", t.ClientKey, false); err != nil {
 		return err
 	}
-	err := s.run(ctx, true, func(ctx context.Context) error {
-		_, err := s.pool.Exec(ctx, putTenantSQL, tenantArgs(t)...)
+	if err := store.CheckEvents(events); err != nil {
 		return err
-	})
+	}
+	var err error
+	if len(events) == 0 {
+		err = s.run(ctx, true, func(ctx context.Context) error {
+			_, err := s.pool.Exec(ctx, putTenantSQL, tenantArgs(t)...)
+			return err
+		})
+	} else {
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, putTenantSQL, tenantArgs(t)...); err != nil {
+				return err
+			}
+			return insertEvents(ctx, tx, events)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("put tenant %q: %w", t.ClientKey, dataError(err))
 	}
@@ -69,7 +83,10 @@ func tenantArgs(t *realmhook.Tenant) []any {
 // UpdateTenant is a read-modify-write under the tenant row's lock (SELECT …
 // FOR UPDATE), the same lock a property write takes FOR SHARE, so a freeze
 // and a concurrent write or lifecycle change are serialised.
-func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error) {
+func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error, events ...realmhook.Event) (*realmhook.Tenant, error) {
+	if err := store.CheckEvents(events); err != nil {
+		return nil, err
+	}
 	var out *realmhook.Tenant
 	var changeErr error
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -90,6 +107,9 @@ func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(
 			return changeErr
 		}
 		if _, err := tx.Exec(ctx, putTenantSQL, tenantArgs(t)...); err != nil {
+			return err
+		}
+		if err := insertEvents(ctx, tx, events); err != nil {
 			return err
 		}
 		out = t

@@ -110,8 +110,11 @@ func (s *Store) GetMigration(ctx context.Context, clientKey, id string) (*realmh
 
 // UpdateMigration writes m if the stored state is still from, and records an
 // event when the state changes.
-func (s *Store) UpdateMigration(ctx context.Context, m *realmhook.Migration, from realmhook.MigrationState, detail string) error {
+func (s *Store) UpdateMigration(ctx context.Context, m *realmhook.Migration, from realmhook.MigrationState, detail string, events ...realmhook.Event) error {
 	if err := validMigration(m); err != nil {
+		return err
+	}
+	if err := store.CheckEvents(events); err != nil {
 		return err
 	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -134,6 +137,9 @@ func (s *Store) UpdateMigration(ctx context.Context, m *realmhook.Migration, fro
 				return err
 			}
 			return realmhook.Errorf(realmhook.ECONFLICT, "migration %s is %s, not %s", m.ID, current, from)
+		}
+		if err := insertEvents(ctx, tx, events); err != nil {
+			return err
 		}
 		if m.State == from {
 			return nil

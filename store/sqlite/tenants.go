@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/realmhook/realmhook"
+	"github.com/realmhook/realmhook/store"
 )
 
 const tenantColumns = `client_key, shared_secret, base_url, display_url, product_type, description,
@@ -42,11 +43,25 @@ func (s *Store) GetTenant(ctx context.Context, clientKey string) (*realmhook.Ten
 }
 
 // PutTenant inserts or replaces the whole tenant record.
-func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant) error {
+func (s *Store) PutTenant(ctx context.Context, t *realmhook.Tenant, events ...realmhook.Event) error {
 	if t == nil || t.ClientKey == "" {
 		return realmhook.Errorf(realmhook.EINVALID, "tenant clientKey is required")
 	}
-	if err := putTenant(ctx, s.w, t); err != nil {
+	if err := store.CheckEvents(events); err != nil {
+		return err
+	}
+	var err error
+	if len(events) == 0 {
+		err = putTenant(ctx, s.w, t)
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if err := putTenant(ctx, tx, t); err != nil {
+				return err
+			}
+			return insertEvents(ctx, tx, events)
+		})
+	}
+	if err != nil {
 		return s.errorf("put tenant %s: %w", t.ClientKey, err)
 	}
 	return nil
@@ -68,7 +83,10 @@ func putTenant(ctx context.Context, db execer, t *realmhook.Tenant) error {
 
 // UpdateTenant is a read-modify-write in one immediate transaction: SQLite
 // takes the write lock at BEGIN, so no other writer runs in between.
-func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error) (*realmhook.Tenant, error) {
+func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(*realmhook.Tenant) error, events ...realmhook.Event) (*realmhook.Tenant, error) {
+	if err := store.CheckEvents(events); err != nil {
+		return nil, err
+	}
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, s.errorf("update tenant %s: %w", clientKey, err)
@@ -92,6 +110,9 @@ func (s *Store) UpdateTenant(ctx context.Context, clientKey string, change func(
 	}
 	if err := putTenant(ctx, tx, t); err != nil {
 		return nil, s.errorf("update tenant %s: %w", clientKey, err)
+	}
+	if err := insertEvents(ctx, tx, events); err != nil {
+		return nil, s.errorf("update tenant %s: outbox: %w", clientKey, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, s.errorf("update tenant %s: commit: %w", clientKey, err)
