@@ -106,18 +106,21 @@ func (s *Server) installed(w http.ResponseWriter, r *http.Request, _ httprouter.
 
 	now := time.Now().UTC()
 	reinstall := true
+	// A re-install (upgrade, secret rotation, site rename) is announced as
+	// installed too, as the host sends it.
+	installed := s.event(realmhook.EventInstalled, body.ClientKey, body.BaseURL, called.Key, now)
 	_, err = called.Store.UpdateTenant(ctx, body.ClientKey, func(t *realmhook.Tenant) error {
 		if err := installableOver(t); err != nil {
 			return err
 		}
 		body.applyTo(t, now)
 		return nil
-	})
+	}, installed...)
 	if realmhook.ErrorCode(err) == realmhook.ENOTFOUND {
 		reinstall = false
 		t := &realmhook.Tenant{InstalledAt: now}
 		body.applyTo(t, now)
-		err = called.Store.PutTenant(ctx, t)
+		err = called.Store.PutTenant(ctx, t, installed...)
 	}
 	if err != nil {
 		s.writeError(w, r, err)
@@ -190,6 +193,7 @@ func (s *Server) uninstalled(w http.ResponseWriter, r *http.Request, _ httproute
 	}
 	noteTenant(r, body.ClientKey, called.Key)
 	ctx := r.Context()
+	now := time.Now().UTC()
 	_, err = called.Store.UpdateTenant(ctx, body.ClientKey, func(t *realmhook.Tenant) error {
 		if t.State != realmhook.TenantActive {
 			return errNotActiveHere
@@ -199,9 +203,9 @@ func (s *Server) uninstalled(w http.ResponseWriter, r *http.Request, _ httproute
 		}
 		t.State = realmhook.TenantUninstalled
 		t.Enabled = false
-		t.UpdatedAt = time.Now().UTC()
+		t.UpdatedAt = now
 		return nil
-	})
+	}, s.event(realmhook.EventUninstalled, body.ClientKey, body.BaseURL, called.Key, now)...)
 	switch {
 	case err == nil:
 		s.log(r).Info("tenant uninstalled", slog.String("tenant", body.ClientKey), slog.String("realm", called.Key))
@@ -234,18 +238,32 @@ func (s *Server) enabled(on bool) httprouter.Handle {
 			s.writeError(w, r, err)
 			return
 		}
+		now := time.Now().UTC()
+		typ := realmhook.EventDisabled
+		if on {
+			typ = realmhook.EventEnabled
+		}
 		_, err = auth.Home.Store.UpdateTenant(r.Context(), auth.Tenant.ClientKey, func(t *realmhook.Tenant) error {
 			if t.Frozen() {
 				return realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is being migrated", t.ClientKey)
 			}
 			t.Enabled = on
-			t.UpdatedAt = time.Now().UTC()
+			t.UpdatedAt = now
 			return nil
-		})
+		}, s.event(typ, auth.Tenant.ClientKey, auth.Tenant.BaseURL, auth.Home.Key, now)...)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+// event is the lifecycle event typ of a tenant for the app of realm, to write
+// with the change it announces; none when Options.Events is off.
+func (s *Server) event(typ realmhook.EventType, clientKey, productBaseURL, realm string, at time.Time) []realmhook.Event {
+	if !s.opts.Events {
+		return nil
+	}
+	return []realmhook.Event{realmhook.NewEvent(typ, &realmhook.Tenant{ClientKey: clientKey, BaseURL: productBaseURL}, realm, at)}
 }

@@ -51,6 +51,10 @@ type Options struct {
 	// shape): where a tenant no served realm holds lives, and the process
 	// its migration hooks are forwarded to. nil: every realm is served here.
 	Remote Remote
+	// Events writes a lifecycle event (installed, uninstalled, enabled,
+	// disabled) to the realm's outbox with each change a lifecycle hook
+	// makes, for the gateway to deliver to the app. Off, none are written.
+	Events bool
 }
 
 // Remote is the other realms' processes, as the hooks need them.

@@ -93,7 +93,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 func (e *env) service(cfg Config, wrap func(realm string, p Peer) Peer) *Service {
 	peers := map[string]Peer{}
 	for r, st := range e.stores {
-		peers[r] = LocalPeer(st)
+		peers[r] = LocalPeerWith(st, PeerOptions{Events: cfg.Events, Now: e.clock.Now})
 		if wrap != nil {
 			peers[r] = wrap(r, peers[r])
 		}

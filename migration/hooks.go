@@ -239,18 +239,22 @@ func (s *Service) startScheduled(ctx context.Context, realm string, st store.Sto
 	if err := s.checkWindow(m); err != nil {
 		return err
 	}
-	if _, err := s.frozenTenant(ctx, st, m); err != nil {
+	t, err := s.frozenTenant(ctx, st, m)
+	if err != nil {
 		return fmt.Errorf("start %s: %w", m.ID, err)
 	}
+	// The start's one transition announces the freeze: a repeat of the hook
+	// finds the migration started and writes nothing.
+	started := s.event(realmhook.EventMigrationStarted, t, m, m.SourceRealm)
 	if m.TargetRealm == m.SourceRealm {
-		return s.transition(ctx, st, m, realmhook.MigrationReadyToCommit, "started; target is the current realm, nothing to copy", nil)
+		return s.transition(ctx, st, m, realmhook.MigrationReadyToCommit, "started; target is the current realm, nothing to copy", nil, started...)
 	}
-	err := s.transition(ctx, st, m, realmhook.MigrationCopying, "started", func(n *realmhook.Migration) {
+	err = s.transition(ctx, st, m, realmhook.MigrationCopying, "started", func(n *realmhook.Migration) {
 		// The host's latest word on the window is the one that counts.
 		if !req.EndTime.IsZero() && req.EndTime.After(n.StartTime) {
 			n.EndTime = req.EndTime.UTC()
 		}
-	})
+	}, started...)
 	if err != nil {
 		return err
 	}
@@ -419,7 +423,8 @@ func (s *Service) finishCommit(ctx context.Context, st store.Store, m *realmhook
 				return fmt.Errorf("commit: unfreeze tenant: %w", err)
 			}
 		}
-		return s.transition(ctx, st, m, realmhook.MigrationCommitted, "committed; the tenant stays in "+m.SourceRealm, nil)
+		return s.transition(ctx, st, m, realmhook.MigrationCommitted, "committed; the tenant stays in "+m.SourceRealm, nil,
+			s.event(realmhook.EventMigrationCommitted, t, m, m.SourceRealm)...)
 	}
 	peer, ok := s.peers[m.TargetRealm]
 	if !ok {
@@ -445,7 +450,10 @@ func (s *Service) finishCommit(ctx context.Context, st store.Store, m *realmhook
 			return fmt.Errorf("commit: mark source tenant moved: %w", err)
 		}
 	}
-	return s.transition(ctx, st, m, realmhook.MigrationCommitted, "committed; the tenant is served by "+m.TargetRealm, nil)
+	// The target's app hears of the commit from the target's outbox, written
+	// when Activate made the tenant active there; the source's hears of it here.
+	return s.transition(ctx, st, m, realmhook.MigrationCommitted, "committed; the tenant is served by "+m.TargetRealm, nil,
+		s.event(realmhook.EventMigrationCommitted, t, m, m.SourceRealm)...)
 }
 
 // finishRollback applies a recorded rollback: the target copy goes, and the
@@ -470,7 +478,7 @@ func (s *Service) finishRollback(ctx context.Context, st store.Store, m *realmho
 	if err != nil {
 		return err
 	}
-	_, err = st.UpdateTenant(ctx, m.ClientKey, func(t *realmhook.Tenant) error {
+	t, err := st.UpdateTenant(ctx, m.ClientKey, func(t *realmhook.Tenant) error {
 		if t.MigrationID == m.ID {
 			t.MigrationID = ""
 		}
@@ -483,7 +491,8 @@ func (s *Service) finishRollback(ctx context.Context, st store.Store, m *realmho
 	if err != nil && realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
 		return fmt.Errorf("rollback: unfreeze tenant: %w", err)
 	}
-	return s.transition(ctx, st, m, realmhook.MigrationRolledBack, "rolled back; the tenant stays in "+m.SourceRealm, nil)
+	return s.transition(ctx, st, m, realmhook.MigrationRolledBack, "rolled back; the tenant stays in "+m.SourceRealm, nil,
+		s.event(realmhook.EventMigrationRolledBack, t, m, m.SourceRealm)...)
 }
 
 // commitBegan reports whether m ever entered committing.

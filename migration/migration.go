@@ -46,6 +46,10 @@ type Config struct {
 	// Tables are the app's tenant-scoped tables, copied after
 	// store.PropertiesTable in this order.
 	Tables []store.Table
+	// Events writes the lifecycle events of migrations (started, committed,
+	// rolled back) to the realms' outboxes, with the state changes they
+	// announce, for the gateway to deliver to the app. Off, none are written.
+	Events bool
 }
 
 // Defaults for zero Config values. They are the one definition: package
@@ -288,9 +292,10 @@ func (s *Service) authoritative(ctx context.Context, m *realmhook.Migration, fou
 }
 
 // transition moves m to state `to` in st with an audit detail, after applying
-// change to a copy; on success m holds what was stored. ECONFLICT means
-// another party changed the migration first.
-func (s *Service) transition(ctx context.Context, st store.Store, m *realmhook.Migration, to realmhook.MigrationState, detail string, change func(*realmhook.Migration)) error {
+// change to a copy, and writes events to st's outbox in the same
+// transaction; on success m holds what was stored. ECONFLICT means another
+// party changed the migration first.
+func (s *Service) transition(ctx context.Context, st store.Store, m *realmhook.Migration, to realmhook.MigrationState, detail string, change func(*realmhook.Migration), events ...realmhook.Event) error {
 	if err := checkTransition(m.State, to); err != nil {
 		return err
 	}
@@ -300,7 +305,7 @@ func (s *Service) transition(ctx context.Context, st store.Store, m *realmhook.M
 	if change != nil {
 		change(&next)
 	}
-	if err := st.UpdateMigration(ctx, &next, m.State, detail); err != nil {
+	if err := st.UpdateMigration(ctx, &next, m.State, detail, events...); err != nil {
 		if realmhook.ErrorCode(err) == realmhook.ECONFLICT {
 			err = errStateChanged
 		}
@@ -315,6 +320,19 @@ func (s *Service) transition(ctx context.Context, st store.Store, m *realmhook.M
 	}
 	*m = next
 	return nil
+}
+
+// event is the lifecycle event typ of migration m of tenant t for the app of
+// realm, to write with the change it announces; none when Config.Events is
+// off. t may be nil when the tenant's record is gone.
+func (s *Service) event(typ realmhook.EventType, t *realmhook.Tenant, m *realmhook.Migration, realm string) []realmhook.Event {
+	if !s.cfg.Events {
+		return nil
+	}
+	if t == nil {
+		t = &realmhook.Tenant{ClientKey: m.ClientKey}
+	}
+	return []realmhook.Event{realmhook.NewMigrationEvent(typ, t, m, realm, s.now())}
 }
 
 // fail moves m to failed because of a permanent error: with the host-facing

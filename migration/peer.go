@@ -62,9 +62,29 @@ type Peer interface {
 }
 
 // LocalPeer returns the Peer of a realm whose store this process holds.
-func LocalPeer(s store.Store) Peer { return localPeer{s} }
+func LocalPeer(s store.Store) Peer { return localPeer{s: s} }
 
-type localPeer struct{ s store.Store }
+// PeerOptions tune a LocalPeer.
+type PeerOptions struct {
+	// Events writes migration.committed to the target's outbox when Activate
+	// makes the tenant active there (Config.Events for the target realm).
+	Events bool
+	// Now is the clock of the events (default time.Now).
+	Now func() time.Time
+}
+
+// LocalPeerWith is LocalPeer with options.
+func LocalPeerWith(s store.Store, opts PeerOptions) Peer {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return localPeer{s: s, opts: opts}
+}
+
+type localPeer struct {
+	s    store.Store
+	opts PeerOptions
+}
 
 func (p localPeer) PrepareIncoming(ctx context.Context, t *realmhook.Tenant, migrationID string) error {
 	incoming := func(in *realmhook.Tenant) {
@@ -207,6 +227,12 @@ func (p localPeer) Activate(ctx context.Context, t *realmhook.Tenant, m *realmho
 	act.MigrationID = ""
 	act.MovedTo = ""
 	act.PurgeAfter = time.Time{}
+	// The target's app hears that the tenant arrived from the transaction
+	// that makes it active here; a repeat returned above, writing nothing.
+	var events []realmhook.Event
+	if p.opts.Events {
+		events = append(events, realmhook.NewMigrationEvent(realmhook.EventMigrationCommitted, t, m, m.TargetRealm, p.opts.Now()))
+	}
 	// Under the tenant's lock, and checked as every state change is.
 	_, err = p.s.UpdateTenant(ctx, t.ClientKey, func(cur *realmhook.Tenant) error {
 		if cur.State != realmhook.TenantIncoming || cur.MigrationID != m.ID {
@@ -214,7 +240,7 @@ func (p localPeer) Activate(ctx context.Context, t *realmhook.Tenant, m *realmho
 		}
 		*cur = act
 		return nil
-	})
+	}, events...)
 	if err != nil {
 		return fmt.Errorf("activate: %w", err)
 	}
