@@ -33,6 +33,7 @@ const (
 	// DefaultParallel is how many tenants' events are in flight at once per
 	// realm; each tenant has at most one.
 	DefaultParallel = 16
+	DefaultLeaseTTL = 15 * time.Second
 )
 
 // leaseName is the store lease that lets one replica at a time deliver a
@@ -71,7 +72,9 @@ type Options struct {
 	MinBackoff, MaxBackoff time.Duration
 	Parallel               int
 	// LeaseTTL is how long this replica's claim on a realm's outbox lasts
-	// unrenewed (default: twice Timeout, and at least 30 s).
+	// unrenewed (default DefaultLeaseTTL): how long the deliveries of a
+	// replica that crashed wait for another (or its restart) to take over.
+	// A pass renews it every third of it.
 	LeaseTTL time.Duration
 	// Owner names this replica in leases (default: host, pid and a random
 	// suffix).
@@ -118,7 +121,7 @@ func New(opts Options) (*Deliverer, error) {
 		opts.Parallel = DefaultParallel
 	}
 	if opts.LeaseTTL <= 0 {
-		opts.LeaseTTL = max(2*opts.Timeout, 30*time.Second)
+		opts.LeaseTTL = DefaultLeaseTTL
 	}
 	if opts.Owner == "" {
 		host, _ := os.Hostname()
@@ -186,6 +189,30 @@ func (d *Deliverer) Pass(ctx context.Context, t Target) (more bool, err error) {
 	if err != nil || !held {
 		return false, err
 	}
+	// The lease is renewed while the deliveries run, which may take up to
+	// Timeout; should another replica take it meanwhile, they stop.
+	ctx, cancel := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	defer func() {
+		cancel()
+		<-renewed
+	}()
+	go func() {
+		defer close(renewed)
+		tick := time.NewTicker(d.opts.LeaseTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if held, err := t.Store.AcquireLease(ctx, leaseName, d.opts.Owner, d.opts.LeaseTTL, d.opts.Now()); err == nil && !held {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
 	evs, err := t.Store.NextEvents(ctx, d.opts.Now(), d.opts.Parallel)
 	if err != nil {
 		return false, err

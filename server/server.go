@@ -19,6 +19,7 @@ import (
 	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/hooks"
 	"github.com/realmhook/realmhook/migration"
+	"github.com/realmhook/realmhook/outbox"
 	"github.com/realmhook/realmhook/realms"
 	"github.com/realmhook/realmhook/secrets"
 	"github.com/realmhook/realmhook/store"
@@ -44,6 +45,9 @@ type Server struct {
 	stopForge func()
 	// internal is the internal API's handler (nil without internal.secret).
 	internal http.Handler
+	// outbox delivers lifecycle events to the gateway's upstreams; nil
+	// without a gateway.
+	outbox *outbox.Deliverer
 }
 
 // Load reads a config file (as `realmhook serve --config` does) and builds
@@ -85,11 +89,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		logger.Warn("secrets.keys is not set: tenants' shared secrets are stored in plain text (set secrets.keys, see README)")
 	}
 
+	// With a gateway, every change the app behind it must hear of is
+	// written to its realm's outbox; without one, nothing is.
+	events := cfg.Gateway != nil
 	peers := map[string]migration.Peer{}
 	served := map[string]store.Store{}
 	for _, r := range registry.Served() {
 		served[r.Key] = r.Store
-		peers[r.Key] = migration.LocalPeer(r.Store)
+		peers[r.Key] = migration.LocalPeerWith(r.Store, migration.PeerOptions{Events: events})
 	}
 	tables := make([]store.Table, 0, len(cfg.Tables))
 	for _, t := range cfg.Tables {
@@ -104,6 +111,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		LeaseTTL:       cfg.Migration.LeaseTTL,
 		SweepInterval:  cfg.Migration.SweepInterval,
 		Tables:         tables,
+		Events:         events,
 	}, served, peers, migration.Options{Logger: logger})
 	if err := migrations.CheckSchema(ctx); err != nil {
 		_ = registry.Close()
@@ -123,6 +131,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	} else if lc != nil {
 		remote = lc
 	}
+	metrics := hooks.NewMetrics()
 	h, err := hooks.New(hooks.Options{
 		Realms:     registry,
 		Descriptor: desc,
@@ -140,14 +149,22 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		Logger:      logger,
 		Forge:       forge,
 		Remote:      remote,
+		Metrics:     metrics,
+		Events:      events,
 	})
 	if err != nil {
 		stopForge()
 		_ = registry.Close()
 		return nil, err
 	}
-	return &Server{cfg: cfg, logger: logger, registry: registry, migrations: migrations, hooks: h, baseURL: parsed.BaseURL, stopForge: stopForge,
-		internal: internalHandler(cfg, registry, h)}, nil
+	s := &Server{cfg: cfg, logger: logger, registry: registry, migrations: migrations, hooks: h, baseURL: parsed.BaseURL, stopForge: stopForge,
+		internal: internalHandler(cfg, registry, h)}
+	if err := s.wireGatewayEvents(metrics); err != nil {
+		stopForge()
+		_ = registry.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // forgeRemote is the Forge side of the hooks when forge.appId is set: FIT
@@ -186,7 +203,8 @@ func (s *Server) Handler() http.Handler { return s.hooks.Handler() }
 func (s *Server) InternalHandler() http.Handler { return s.internal }
 
 // Run runs the migration engine (copies, resumption after a crash, purges)
-// until ctx is done, then returns nil.
+// and, with a gateway, the delivery of lifecycle events, until ctx is done,
+// then returns nil.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.CheckTables(ctx); err != nil {
 		return err
@@ -197,6 +215,14 @@ func (s *Server) Run(ctx context.Context) error {
 		s.resealSecrets(ctx)
 	}()
 	defer func() { <-resealed }()
+	if s.outbox != nil {
+		delivered := make(chan struct{})
+		go func() {
+			defer close(delivered)
+			_ = s.outbox.Run(ctx)
+		}()
+		defer func() { <-delivered }()
+	}
 	if err := s.migrations.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("migration engine: %w", err)
 	}
