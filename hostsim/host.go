@@ -201,6 +201,15 @@ func (h *Host) mustTenant(clientKey string) (Tenant, error) {
 	return t, nil
 }
 
+// RecordTenant records t as a tenant the host installed, without calling an
+// app: for a test or a tool that installed the app some other way.
+func (h *Host) RecordTenant(t Tenant) error {
+	if t.ClientKey == "" {
+		return realmhook.Errorf(realmhook.EINVALID, "client key is empty")
+	}
+	return h.putTenant(t)
+}
+
 func (h *Host) putTenant(t Tenant) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -86,6 +86,8 @@ func (h *Host) Install(ctx context.Context, opts InstallOptions) (Tenant, error)
 		return Tenant{}, &LifecycleError{Event: EventInstalled, Response: resp}
 	}
 	t.Installed, t.Enabled = true, true
+	// The product checks the app's calls for iss = the app's key.
+	t.AppKey = d.Key
 	if err := h.putTenant(t); err != nil {
 		return Tenant{}, err
 	}
@@ -116,7 +118,7 @@ func (h *Host) newInstall(opts InstallOptions) (Tenant, error) {
 		t = Tenant{
 			ClientKey:      key,
 			Realm:          realmhook.GlobalRealm,
-			SiteURL:        "https://" + key + ".atlassian.net",
+			SiteURL:        h.siteURL(key),
 			InstallationID: "ari:cloud:ecosystem::installation/" + uuidString(id),
 		}
 	}

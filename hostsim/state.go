@@ -40,9 +40,11 @@ type state struct {
 	KeysURL       string `json:"keysUrl,omitempty"`
 	// ForgeKeyPEM signs Forge Invocation Tokens, published as ForgeKeyID in
 	// the JWKS `realmctl host forge-jwks` serves.
-	ForgeKeyPEM string             `json:"forgeKeyPem,omitempty"`
-	ForgeKeyID  string             `json:"forgeKeyId,omitempty"`
-	Tenants     map[string]*Tenant `json:"tenants,omitempty"`
+	ForgeKeyPEM string `json:"forgeKeyPem,omitempty"`
+	ForgeKeyID  string `json:"forgeKeyId,omitempty"`
+	// ProductURL is where `realmctl host product` serves the product stub.
+	ProductURL string             `json:"productUrl,omitempty"`
+	Tenants    map[string]*Tenant `json:"tenants,omitempty"`
 }
 
 func loadState(path string) (*state, error) {

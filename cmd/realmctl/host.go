@@ -38,6 +38,8 @@ func init() {
 			"deliver avi:forge:installed:app (with a FIT) to the realm's base URL of the manifest's remote and record the installation; prints its id"},
 		"forge-uninstall": {runHostForgeUninstall, "forge-uninstall --installation ID [--state FILE]",
 			"deliver avi:forge:uninstalled:app for a Forge installation"},
+		"product": {runHostProduct, "product [--listen ADDR] [--advertise URL] [--state FILE]",
+			"serve a stub of the product's REST API (GET /rest/api/3/myself, /rest/api/3/serverInfo) under each tenant's site URL, checking the app's JWT (iss = app key, qsh, the tenant's shared secret), until SIGINT/SIGTERM; tenants installed afterwards get their site URL here"},
 		"install": {runHostInstall, "install --descriptor URL [--realm REALM] [--client-key K] [--keys-url URL] [--state FILE]",
 			"send a signed (RS256) installed call to the realm's base URL and record the tenant"},
 		"uninstall": {lifecycleCommand("uninstall", (*hostsim.Host).Uninstall), "uninstall --client-key K [--state FILE]",
@@ -162,6 +164,67 @@ func runHostKeys(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serveKeys(ctx, h, *listen, *advertise, stdout, nil)
+}
+
+func runHostProduct(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	hf := newHostFlags("product", stderr)
+	listen := hf.fs.String("listen", "127.0.0.1:8942", "`ADDR` to serve the product stub on")
+	advertise := hf.fs.String("advertise", "", "`URL` the app reaches the product stub at (default: from --listen)")
+	if err := hf.parse(args, 0, 0); err != nil {
+		return err
+	}
+	h, err := hf.open(stdout, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveProduct(ctx, h, *listen, *advertise, stdout, nil)
+}
+
+// serveProduct serves h's product stub on listen until ctx ends, recording
+// its URL in the state file first. ready, if not nil, is called once it
+// serves.
+func serveProduct(ctx context.Context, h *hostsim.Host, listen, advertise string, stdout io.Writer, ready func(url string) error) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("product stub: %w", err)
+	}
+	u := advertise
+	if u == "" {
+		u = listenURL(ln.Addr())
+	}
+	u = strings.TrimRight(u, "/")
+	if err := h.SetProductURL(u); err != nil {
+		return errors.Join(err, ln.Close())
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("/", h.Product())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	shutdown := func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if serr := <-done; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "product stub at %s; tenants installed from now on have their site at %s%s{clientKey}\n", u, u, hostsim.SitesPath)
+	if ready != nil {
+		err := ready(u)
+		return errors.Join(err, shutdown())
+	}
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(stdout, "product stub stopping")
+		return shutdown()
+	case err := <-done:
+		return fmt.Errorf("product stub: %w", err)
+	}
 }
 
 // serveKeys serves h's key server on listen until ctx ends, recording its URL
