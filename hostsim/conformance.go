@@ -51,6 +51,9 @@ const (
 	CheckRollbackRestores       = "migration/rollback-restores-tenant"
 	CheckConcurrentLimit        = "hook/concurrent-limit-E0004"
 	CheckUninstall              = "lifecycle/uninstalled"
+	// The gateway checks run only with ConformanceOptions.GatewayPath.
+	CheckGatewaySigned   = "gateway/signed-page-load"
+	CheckGatewayUnsigned = "gateway/unsigned-refused"
 )
 
 const (
@@ -82,6 +85,11 @@ type ConformanceOptions struct {
 	// ForgedKey signs the forged installs; nil generates one (which takes a
 	// moment, so tests pass one in).
 	ForgedKey *rsa.PrivateKey
+	// GatewayPath is a module path (relative to a realm's base URL) that
+	// the app behind realmhook's gateway serves, such as a page module's
+	// url: a page load the host signs must reach it (2xx) and an unsigned
+	// one must be refused (401 or 403). "" skips the gateway checks.
+	GatewayPath string
 }
 
 // Check is the result of one conformance check.
@@ -242,6 +250,7 @@ func (c *conformance) run(ctx context.Context) {
 	c.checkForgedInstalls(ctx)
 	c.checkEnabledDisabled(ctx, tenant)
 	c.checkAuth(ctx, tenant)
+	c.checkGateway(ctx, tenant)
 
 	m, err := c.h.migrationTarget(ctx, tenant)
 	if err == nil && c.target == "" {
@@ -469,6 +478,38 @@ func (c *conformance) checkAuth(ctx context.Context, t Tenant) {
 			return "", err
 		}
 		return d1 + "; " + d2, nil
+	})
+}
+
+// checkGateway loads GatewayPath as the host would, signed and unsigned.
+func (c *conformance) checkGateway(ctx context.Context, t Tenant) {
+	if c.opts.GatewayPath == "" {
+		return
+	}
+	c.record(CheckGatewaySigned, func() (string, error) {
+		resp, err := c.callAs(t, c.source)(ctx, "GET", c.opts.GatewayPath, nil)
+		if err != nil {
+			return "", err
+		}
+		if !resp.OK() {
+			return "", fmt.Errorf("signed GET %s answered %s, want 2xx from the app behind the gateway", c.opts.GatewayPath, resp.Summary())
+		}
+		return fmt.Sprintf("signed GET %s answered %d", c.opts.GatewayPath, resp.StatusCode), nil
+	})
+	c.record(CheckGatewayUnsigned, func() (string, error) {
+		base, err := c.d.RealmBaseURL(c.source)
+		if err != nil {
+			return "", err
+		}
+		rawURL, err := joinURL(base, c.opts.GatewayPath)
+		if err != nil {
+			return "", err
+		}
+		resp, err := c.h.send(ctx, "GET", rawURL, base, nil, nil)
+		if err != nil {
+			return "", err
+		}
+		return refused(resp, "unsigned GET "+c.opts.GatewayPath, true)
 	})
 }
 

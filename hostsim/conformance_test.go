@@ -171,3 +171,37 @@ func TestHost_Conformance_KeyServerMissing(t *testing.T) {
 		t.Fatalf("err %v, want one saying there is no key server", err)
 	}
 }
+
+func TestHost_Conformance_GatewayProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name, path string
+		wantFailed []string
+	}{
+		{"PageServed", "/page", nil},
+		{"NoSuchPage", "/no-such-page", []string{hostsim.CheckGatewaySigned, hostsim.CheckGatewayUnsigned}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := mustEnv(t, fakeapp.Defects{})
+			e.host.Now = e.clock.Tick
+			_, forged := mustKeys(t)
+			rep, err := e.host.Conformance(context.Background(), hostsim.ConformanceOptions{
+				DescriptorURL: e.descriptorURL, ForgedKey: forged, ConcurrencyAttempts: 8, GatewayPath: tc.path,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var failed []string
+			for _, c := range rep.Failed() {
+				failed = append(failed, c.Name)
+			}
+			if !slices.Equal(failed, tc.wantFailed) {
+				t.Fatalf("failed checks %v, want %v\n%s", failed, tc.wantFailed, e.out.String())
+			}
+			for _, name := range []string{hostsim.CheckGatewaySigned, hostsim.CheckGatewayUnsigned} {
+				if _, ok := rep.Check(name); !ok {
+					t.Errorf("check %s not run", name)
+				}
+			}
+		})
+	}
+}

@@ -52,7 +52,7 @@ func init() {
 			"sign a request as the tenant (HS256, or a FIT for a Forge installation: K is its id) to its current realm; print status and body; non-2xx exits 1"},
 		"migrate": {runHostMigrate, "migrate --client-key K --to REALM [--window 2h] [--poll 2s] [--rollback] [--cancel-after D] [--migration-id ID] [--retry-delay 5s] [--twice]",
 			"play the host's migration: schedule, start, poll status, then commit or rollback"},
-		"conformance": {runHostConformance, "conformance --descriptor URL [--junit FILE] [--keys-url URL | --serve-keys ADDR] [--forge --manifest FILE] [--probe none|properties] [--source REALM] [--target REALM]",
+		"conformance": {runHostConformance, "conformance --descriptor URL [--junit FILE] [--keys-url URL | --serve-keys ADDR] [--forge --manifest FILE] [--probe none|properties] [--gateway-path PATH] [--source REALM] [--target REALM]",
 			"install throwaway tenants and check the app (Connect, or with --forge a Forge remote trusting the JWKS of `host keys`) against the host's protocol; any FAIL exits 1"},
 		"tenants": {runHostTenants, "tenants [--state FILE]",
 			"list the tenants in the state file (secrets not shown)"},
@@ -432,6 +432,7 @@ func runHostConformance(ctx context.Context, args []string, stdout, stderr io.Wr
 	serveAddr := hf.fs.String("serve-keys", "", "serve the key server in-process on `ADDR`; the app's installKeys.url must point at it")
 	advertise := hf.fs.String("advertise", "", "with --serve-keys: the `URL` the app reaches it at")
 	probe := hf.fs.String("probe", "none", "data probe: none (judge hook answers only) or properties (realmhook's /api/v1/properties)")
+	hf.fs.StringVar(&o.GatewayPath, "gateway-path", "", "with the app behind realmhook's gateway: a module `PATH` (e.g. a page's url) a signed page load must reach and an unsigned one must not")
 	retryDelay := hf.fs.Duration("retry-delay", hostsim.DefaultRetryDelay, "delay between the host's retries of a hook")
 	forge := hf.fs.Bool("forge", false, "check a Forge remote (FITs signed by the key `host keys` serves as a JWKS)")
 	manifestPath := hf.fs.String("manifest", "", "with --forge: the app's manifest.yml `FILE`")

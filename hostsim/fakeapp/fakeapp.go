@@ -164,6 +164,11 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.hook(strings.TrimPrefix(rest, "/dare-migration/"))
 	case strings.HasPrefix(rest, "/api/v1/properties/"):
 		req.property(strings.TrimPrefix(rest, "/api/v1/properties/"))
+	case r.Method == "GET" && rest == "/page":
+		// A page module, as an app behind a gateway serves one.
+		if req.auth("page") != nil {
+			req.reply(200, map[string]string{"page": "fakeapp"})
+		}
 	default:
 		http.NotFound(w, r)
 	}
