@@ -22,6 +22,12 @@ const (
 	// EUNAVAILABLE: a realm's database did not answer (lost connection,
 	// timeout, closed, locked). Transient: the caller is told to retry.
 	EUNAVAILABLE = "unavailable"
+	// EUPSTREAM: the app's server behind the gateway could not be reached
+	// or broke off its answer.
+	EUPSTREAM = "upstream_unavailable"
+	// EUPSTREAMTIMEOUT: the app's server did not start to answer within
+	// gateway.timeout.
+	EUPSTREAMTIMEOUT = "upstream_timeout"
 	// EINTERNAL: a bug. Any error that is not an *Error has this code.
 	EINTERNAL = "internal"
 )

@@ -73,9 +73,8 @@ func (s *Server) App(route AppRoute, next http.Handler) http.Handler {
 				s.writeError(w, r, err)
 				return
 			}
-			if t.Frozen() {
-				s.writeError(w, r, realmhook.Errorf(realmhook.EMIGRATING, "tenant %q is read-only while migration %s runs", t.ClientKey, t.MigrationID).
-					With("migrationId", t.MigrationID))
+			if err := writeFreeze(t, r.Method); err != nil {
+				s.writeError(w, r, err)
 				return
 			}
 		}

@@ -22,6 +22,8 @@ var statusByCode = map[string]int{
 	realmhook.ETOOLARGE:        http.StatusRequestEntityTooLarge,
 	realmhook.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
 	realmhook.EMISDIRECTED:     http.StatusMisdirectedRequest,
+	realmhook.EUPSTREAM:        http.StatusBadGateway,
+	realmhook.EUPSTREAMTIMEOUT: http.StatusGatewayTimeout,
 	// A database that did not answer is transient: the caller is told to
 	// come back, and the host retries a hook so answered.
 	realmhook.EUNAVAILABLE: http.StatusServiceUnavailable,

@@ -37,6 +37,8 @@ func TestWriteError(t *testing.T) {
 		{"TooLarge", realmhook.Errorf(realmhook.ETOOLARGE, "big"), 413, realmhook.ETOOLARGE, "", "", false},
 		{"HeadersTooLarge", realmhook.Errorf(realmhook.EHEADERSTOOLARGE, "big"), 431, realmhook.EHEADERSTOOLARGE, "", "", false},
 		{"Misdirected", realmhook.Errorf(realmhook.EMISDIRECTED, "there"), 421, realmhook.EMISDIRECTED, "E9999", "", false},
+		{"Upstream", realmhook.Errorf(realmhook.EUPSTREAM, "down"), 502, realmhook.EUPSTREAM, "E9999", "", false},
+		{"UpstreamTimeout", realmhook.Errorf(realmhook.EUPSTREAMTIMEOUT, "slow"), 504, realmhook.EUPSTREAMTIMEOUT, "E9999", "", false},
 		{"Unavailable", down, 503, realmhook.EUNAVAILABLE, "", "WARN", false},
 		{"Deadline", fmt.Errorf("list: %w", context.DeadlineExceeded), 503, realmhook.EUNAVAILABLE, "", "WARN", false},
 		{"Bug", errors.New("nil map"), 500, realmhook.EINTERNAL, "E9999", "ERROR", true},

@@ -21,6 +21,7 @@ import (
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/forgefit"
+	"github.com/realmhook/realmhook/gateway"
 	"github.com/realmhook/realmhook/identity"
 	"github.com/realmhook/realmhook/locate"
 	"github.com/realmhook/realmhook/migration"
@@ -55,6 +56,10 @@ type Options struct {
 	// disabled) to the realm's outbox with each change a lifecycle hook
 	// makes, for the gateway to deliver to the app. Off, none are written.
 	Events bool
+	// Gateway, when set, forwards every request under a realm with an
+	// upstream that is none of realmhook's routes to the app's server; its
+	// Error and Log are the Server's own.
+	Gateway *gateway.Options
 }
 
 // Remote is the other realms' processes, as the hooks need them.
@@ -76,6 +81,7 @@ type Server struct {
 	logger  *slog.Logger
 	ident   *identity.Layer
 	seen    *lastSeen
+	gateway *gateway.Proxy
 }
 
 type ctxKey int
@@ -113,9 +119,18 @@ func New(opts Options) (*Server, error) {
 	s.router.RedirectTrailingSlash = false
 	s.router.RedirectFixedPath = false
 	s.router.HandleMethodNotAllowed = true
-	s.router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, realmhook.Errorf(realmhook.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
-	})
+	s.router.NotFound = http.HandlerFunc(s.notFound)
+	if opts.Gateway != nil {
+		g := *opts.Gateway
+		g.Error, g.Log = s.writeError, s.log
+		proxy, err := gateway.New(g)
+		if err != nil {
+			return nil, err
+		}
+		s.gateway = proxy
+		toUpstream := s.instrument("gateway", s.toUpstream)
+		s.router.NotFound = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { toUpstream(w, r, nil) })
+	}
 	s.router.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{
 			"error": "method_not_allowed", "message": fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path),

@@ -11,13 +11,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/realmhook/realmhook/config"
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/descriptor"
 	"github.com/realmhook/realmhook/forgefit"
+	"github.com/realmhook/realmhook/gateway"
 	"github.com/realmhook/realmhook/hooks"
+	"github.com/realmhook/realmhook/identitytoken"
 	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/outbox"
 	"github.com/realmhook/realmhook/realms"
@@ -118,6 +121,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		return nil, fmt.Errorf("migrated tables: %w", err)
 	}
 
+	gw, err := gatewayOptions(cfg, registry)
+	if err != nil {
+		_ = registry.Close()
+		return nil, err
+	}
 	forge, stopForge, err := forgeRemote(cfg)
 	if err != nil {
 		_ = registry.Close()
@@ -151,6 +159,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		Remote:      remote,
 		Metrics:     metrics,
 		Events:      events,
+		Gateway:     gw,
 	})
 	if err != nil {
 		stopForge()
@@ -191,6 +200,38 @@ func forgeRemote(cfg *config.Config) (*hooks.Forge, func(), error) {
 		EventsPath:    cfg.Forge.EventsPath,
 		Window:        time.Duration(cfg.Forge.MaxMigrationDurationHours * float64(time.Hour)),
 	}, cancel, nil
+}
+
+// gatewayOptions is cfg's gateway section for the served realms; nil
+// without one.
+func gatewayOptions(cfg *config.Config, registry *realms.Registry) (*gateway.Options, error) {
+	g := cfg.Gateway
+	if g == nil {
+		return nil, nil
+	}
+	key, err := identitytoken.NewKey(g.IdentitySecret)
+	if err != nil {
+		return nil, fmt.Errorf("gateway.identitySecret: %w", err)
+	}
+	upstreams := map[string]*url.URL{}
+	for _, r := range registry.Served() {
+		raw := cfg.Upstream(r.Key)
+		if raw == "" {
+			continue
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("realms.%s.upstream: %w", r.Key, err)
+		}
+		upstreams[r.Key] = u
+	}
+	return &gateway.Options{
+		Upstreams:    upstreams,
+		Public:       g.Public,
+		Key:          key,
+		MaxBodyBytes: int64(g.MaxBodyBytes),
+		Timeout:      g.Timeout,
+	}, nil
 }
 
 // Handler answers every realmhook route: the descriptor, lifecycle and
