@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/realmhook/realmhook.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help run run-regional build test soak vet fmt lint clean reset check bench bench-tools bench-copy bench-copy-pg bench-routed bench-ace bench-status bench-window bench-scale qsh-vectors refjs node-example fuzz generate checkgenerate
+.PHONY: help run run-regional build test soak vet fmt lint clean reset check bench bench-tools bench-copy bench-copy-pg bench-routed bench-ace bench-status bench-window bench-scale bench-gateway qsh-vectors refjs node-example fuzz generate checkgenerate
 
 ## help: list the targets
 help:
@@ -164,8 +164,8 @@ SCALE_TENANTS ?= 1000,10000,100000
 COPY_ROWS ?= 100000,1000000
 ACE_DIR := bench/ace
 
-## bench: every comparison in one command: routed GET/PUT, ACE 11.5.3 (one process and a cluster), /status under load during a copy, the migration window table, 1k-100k tenants, and both copy benches (two tables, and spread over three of different shapes); each prints both figures and the ratio (sizes: STATUS_ROWS, WINDOW_ROWS, SCALE_TENANTS, COPY_ROWS)
-bench: bench-routed bench-ace bench-status bench-window bench-scale
+## bench: every comparison in one command: routed GET/PUT, ACE 11.5.3 (one process and a cluster), /status under load during a copy, the migration window table, 1k-100k tenants, the gateway against its upstream called directly, and both copy benches (two tables, and spread over three of different shapes); each prints both figures and the ratio (sizes: STATUS_ROWS, WINDOW_ROWS, SCALE_TENANTS, COPY_ROWS)
+bench: bench-routed bench-ace bench-status bench-window bench-scale bench-gateway
 	$(MAKE) bench-copy BENCHFLAGS='-rows $(COPY_ROWS)'
 	$(MAKE) bench-copy-pg BENCHFLAGS='-rows $(COPY_ROWS)'
 	$(MAKE) bench-copy BENCHFLAGS='-rows $(COPY_ROWS) -shape spread'
@@ -199,6 +199,11 @@ bench-window: bench-tools
 ## bench-scale: SCALE_TENANTS tenants installed with signed installs: install rate and p99, routed GET over random tenants and memory per tenant at each size
 bench-scale: bench-tools
 	./bin/routedbench -suite scale -scale-tenants $(SCALE_TENANTS) $(BENCHFLAGS)
+
+## bench-gateway: a GET of an app route through realmhook's gateway (embedded, SQLite, 1k tenants) to an upstream answering from memory, against that upstream called directly, concurrency 64; prints requests/s, p50, p99 and the ratio (BENCHFLAGS=-duration 10s … to change)
+bench-gateway:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/realmhook ./bench/routedbench
+	./bin/routedbench -suite gateway -tenants 1000,1000 $(BENCHFLAGS)
 
 ## bench-copy: copy a 100k- and a 1M-row tenant SQLite→SQLite with the migration engine; prints rows/s, verification share, peak RSS and the ratio to the sqlite3 shell (BENCHFLAGS=-rows 100000 … to change). Needs the sqlite3 shell (Debian: apt-get install sqlite3)
 bench-copy:

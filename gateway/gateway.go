@@ -83,9 +83,12 @@ func New(opts Options) (*Proxy, error) {
 	}
 	p := &Proxy{opts: opts}
 	p.rp = &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      opts.Transport,
-		FlushInterval:  -1, // every write at once: server-sent events work
+		Rewrite:   p.rewrite,
+		Transport: opts.Transport,
+		// FlushInterval 0: ReverseProxy flushes every write of an answer
+		// that streams (text/event-stream, or no Content-Length) at once,
+		// and a sized answer when it ends; flushing every sized answer
+		// write by write cost a syscall each (8% of the routed GET).
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.upstreamError,
 		ErrorLog:       slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
@@ -102,6 +105,9 @@ func newTransport(timeout time.Duration) *http.Transport {
 		MaxIdleConnsPerHost:   256,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
+		// The client's Accept-Encoding goes through as it is; the transport
+		// must not ask for gzip itself and unpack the answer.
+		DisableCompression: true,
 	}
 }
 

@@ -7,17 +7,7 @@ import (
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/gateway"
-	"github.com/realmhook/realmhook/identity"
 )
-
-// gatewayPolicy is the tenant API's, frontend tokens included, but with the
-// tenant read from the database: the identity token's frozen and the write
-// freeze must be what every replica sees at once, not a cache's view.
-var gatewayPolicy = func() identity.Policy {
-	p := tenantAPIPolicy
-	p.Lookup = identity.Fresh
-	return p
-}()
 
 // toUpstream answers a request that is none of realmhook's routes: under a
 // realm with an upstream it is the app's, refused here or forwarded there.
@@ -41,16 +31,30 @@ func (s *Server) toUpstream(w http.ResponseWriter, r *http.Request, _ httprouter
 		s.gateway.Forward(w, r, target)
 		return
 	}
-	auth, err := s.authenticate(r, gatewayPolicy)
+	// The tenant API's policy: the tenant from the realm's cache, as for
+	// every routed request.
+	auth, err := s.authenticate(r, tenantAPIPolicy)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	if err := writeFreeze(auth.Tenant, r.Method); err != nil {
-		s.writeError(w, r, err)
-		return
+	tenant := auth.Tenant
+	if !safeMethod(r.Method) {
+		// A write is decided by a fresh read, not the cache: a freeze
+		// another replica made a moment ago must stop it. A read passes
+		// either way; its frozen claim is the cache's, at most
+		// realms.MaxStale late.
+		if tenant, err = realm.Store.GetTenant(r.Context(), auth.ClientKey); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if err := writeFreeze(tenant, r.Method); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	token := auth.Token()
+	token.Frozen = tenant.Frozen()
 	target.Identity = &token
 	s.gateway.Forward(w, r, target)
 }

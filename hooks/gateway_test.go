@@ -254,8 +254,8 @@ func TestGateway_OtherRealmIs421(t *testing.T) {
 	g.eu.mustBeUntouched(t)
 }
 
-// While a migration freezes the tenant (as the database says, whatever the
-// cache holds), writes are 409 and never forwarded; reads pass, frozen.
+// While a migration freezes the tenant, writes are 409 and never forwarded;
+// reads pass, frozen.
 func TestGateway_WriteFreeze(t *testing.T) {
 	g := mustGateway(t, nil, nil, nil)
 	mustReply(t, g.install("EU", "c1", "s", "installed"), http.StatusNoContent, "")
@@ -424,39 +424,43 @@ func TestGateway_UpstreamDownAndSlow(t *testing.T) {
 	})
 }
 
-// Server-sent events: each event reaches the client as the app writes it,
-// not when the answer ends.
+// Server-sent events, and any answer without a length: each write reaches
+// the client as the app flushes it, not when the answer ends.
 func TestGateway_StreamsEvents(t *testing.T) {
-	next := make(chan struct{})
-	sse := mustUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		for i := 0; i < 3; i++ {
-			_, _ = io.WriteString(w, "data: "+string(rune('a'+i))+"\n\n")
-			w.(http.Flusher).Flush()
-			select {
-			case <-next:
-			case <-r.Context().Done():
-				return
+	for _, contentType := range []string{"text/event-stream", "application/x-ndjson"} {
+		t.Run(contentType, func(t *testing.T) {
+			next := make(chan struct{})
+			sse := mustUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", contentType)
+				for i := 0; i < 3; i++ {
+					_, _ = io.WriteString(w, "data: "+string(rune('a'+i))+"\n\n")
+					w.(http.Flusher).Flush()
+					select {
+					case <-next:
+					case <-r.Context().Done():
+						return
+					}
+				}
+			})
+			g := mustGateway(t, sse, nil, nil)
+			resp, err := http.Get(g.base("EU") + "/static/events")
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	})
-	g := mustGateway(t, sse, nil, nil)
-	resp, err := http.Get(g.base("EU") + "/static/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	lines := bufio.NewReader(resp.Body)
-	for i := 0; i < 3; i++ {
-		line, err := lines.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := "data: " + string(rune('a'+i)) + "\n"; line != want {
-			t.Fatalf("event %d: %q, want %q", i, line, want)
-		}
-		_, _ = lines.ReadString('\n')
-		next <- struct{}{} // the app writes the next event only now
+			defer resp.Body.Close()
+			lines := bufio.NewReader(resp.Body)
+			for i := 0; i < 3; i++ {
+				line, err := lines.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := "data: " + string(rune('a'+i)) + "\n"; line != want {
+					t.Fatalf("event %d: %q, want %q", i, line, want)
+				}
+				_, _ = lines.ReadString('\n')
+				next <- struct{}{} // the app writes the next event only now
+			}
+		})
 	}
 }
 

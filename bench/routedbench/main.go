@@ -74,7 +74,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs := flag.NewFlagSet("routedbench", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	fs.StringVar(&m.Realmhook, "realmhook", "bin/realmhook", "the realmhook `binary` to start")
-	suites := fs.String("suite", "routed", "suites to run, comma-separated: routed, ace, scale, status, window")
+	suites := fs.String("suite", "routed", "suites to run, comma-separated: routed, ace, scale, status, window, gateway")
 	fs.StringVar(&m.ACE, "ace", "bench/ace", "the ACE app's `directory` (app.js, node_modules installed by npm ci)")
 	m.addMigrationFlags(fs)
 	fs.IntVar(&m.Load.Concurrency, "c", 64, "concurrent requests (closed loop)")
@@ -93,10 +93,10 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	for _, s := range strings.Split(*suites, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "routed", "ace", "scale", "status", "window":
+		case "routed", "ace", "scale", "status", "window", "gateway":
 			m.Suites = append(m.Suites, s)
 		default:
-			return fmt.Errorf("-suite %q: want routed, ace, scale, status or window", s)
+			return fmt.Errorf("-suite %q: want routed, ace, scale, status, window or gateway", s)
 		}
 	}
 	if err := m.checkMigrationFlags(); err != nil {
@@ -176,6 +176,8 @@ func (m *Main) runSuite(ctx context.Context, suite, dir string) error {
 		return m.runStatus(ctx, dir, keep)
 	case "window":
 		return m.runWindow(ctx, dir, keep)
+	case "gateway":
+		return m.runGateway(ctx, dir, keep)
 	}
 	return fmt.Errorf("unknown suite %q", suite)
 }

@@ -309,6 +309,11 @@ func tenantBaseURL(clientKey string) string { return "https://" + clientKey + ".
 // startRealmhook seeds a data directory with n tenants in EU and starts the
 // realmhook binary on it (embedded shape: global, US, EU on SQLite).
 func startRealmhook(ctx context.Context, bin, dir string, n int, logLevel string) (*process, []benchTenant, error) {
+	return startRealmhookWith(ctx, bin, dir, n, logLevel, "")
+}
+
+// startRealmhookWith is startRealmhook with extra appended to the config.
+func startRealmhookWith(ctx context.Context, bin, dir string, n int, logLevel, extra string) (*process, []benchTenant, error) {
 	tenants := benchTenants(n)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, nil, err
@@ -320,7 +325,7 @@ func startRealmhook(ctx context.Context, bin, dir string, n int, logLevel string
 		"global": "sqlite:" + filepath.Join(dir, "global.db"),
 		"US":     "sqlite:" + filepath.Join(dir, "us.db"),
 		"EU":     "sqlite:" + filepath.Join(dir, "eu.db"),
-	}})
+	}, Extra: extra})
 	if err != nil {
 		return nil, nil, err
 	}
