@@ -17,6 +17,7 @@ import (
 
 	"github.com/realmhook/realmhook"
 	"github.com/realmhook/realmhook/connectjwt"
+	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/gateway"
 	"github.com/realmhook/realmhook/identitytoken"
 )
@@ -468,4 +469,63 @@ func TestGateway_StreamsEvents(t *testing.T) {
 func TestGateway_NoneIs404(t *testing.T) {
 	e := mustEnv(t, nil)
 	mustReply(t, e.send("GET", e.base("EU")+"/page", "", nil), http.StatusNotFound, realmhook.ENOTFOUND)
+}
+
+// A Forge invocation of an app route is proxied like a Connect call: the
+// identity says protocol forge with the installation, cloud id and
+// principal, and the x-forge-oauth-* tokens reach the app unchanged.
+func TestGateway_ForgeInvocation(t *testing.T) {
+	signer, err := forgefit.NewSigner("fk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := signer.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := mustUpstream(t, nil)
+	parsed, _ := neturl.Parse(up.URL)
+	e := mustEnv(t, nil, func(o *Options) {
+		o.Gateway = &gateway.Options{Upstreams: map[string]*neturl.URL{"EU": parsed, "US": parsed, "global": parsed},
+			Key: identitytoken.Key(testIdentitySecret), MaxBodyBytes: 1024, Timeout: 5 * time.Second}
+		o.Forge = &Forge{Verifier: &forgefit.Verifier{AppARI: testForgeApp, Keys: keys, Leeway: time.Second},
+			MigrationPath: "/migration", EventsPath: "/forge/events", Window: time.Hour}
+	})
+	tok, err := signer.Mint(forgefit.Invocation{AppARI: testForgeApp, InstallationID: "inst-g", CloudID: "site-g", Principal: "acct-9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", e.base("EU")+"/rest/things", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("X-Forge-Oauth-System", "system-token-1")
+	req.Header.Set("X-Forge-Oauth-User", "user-token-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("forge invocation: %d", resp.StatusCode)
+	}
+	seen := up.requests()
+	if len(seen) != 1 {
+		t.Fatalf("upstream saw %d requests", len(seen))
+	}
+	c := mustIdentity(t, seen[0].header)
+	if c.Protocol != "forge" || c.InstallationID != "inst-g" || c.CloudID != "site-g" || c.Principal != "acct-9" || c.ClientKey() != "inst-g" || c.Realm != "EU" {
+		t.Errorf("identity %+v", c)
+	}
+	if seen[0].header.Get("X-Forge-Oauth-System") != "system-token-1" || seen[0].header.Get("X-Forge-Oauth-User") != "user-token-1" {
+		t.Errorf("the x-forge-oauth-* headers did not pass unchanged: %v", seen[0].header)
+	}
+	req2, _ := http.NewRequest("GET", e.base("US")+"/rest/things", nil)
+	req2.Header.Set("Authorization", "Bearer "+tok)
+	resp2, err := http.DefaultClient.Do(req2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusMisdirectedRequest || len(up.requests()) != 1 {
+		t.Errorf("the installation's call at US: %d, upstream calls %d", resp2.StatusCode, len(up.requests()))
+	}
 }
