@@ -109,6 +109,20 @@ func (s *SealedStore) ListTenants(ctx context.Context, state realmhook.TenantSta
 	return ts, nil
 }
 
+// PageTenants returns a page of tenants with their secrets opened.
+func (s *SealedStore) PageTenants(ctx context.Context, state realmhook.TenantState, after string, limit int) ([]*realmhook.Tenant, error) {
+	ts, err := s.Store.PageTenants(ctx, state, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ts {
+		if err := s.open(t); err != nil {
+			return nil, err
+		}
+	}
+	return ts, nil
+}
+
 // Reseal seals with the ring's first key every secret that is plaintext or
 // sealed with an older key, and reports how many it rewrote. It runs in the
 // background after start-up; each row is rewritten in its own transaction,

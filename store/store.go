@@ -150,6 +150,14 @@ type Store interface {
 	// cloudID (an empty cloudID matches none), by clientKey: how a Forge
 	// installation finds its tenant.
 	FindTenants(ctx context.Context, installationIDs []string, cloudID string) ([]string, error)
+	// PageTenants returns up to limit tenants whose clientKey sorts after
+	// `after` (keyset pagination), by clientKey, in the given state or, for
+	// realmhook.TenantNone, in any state: an operator's listing, which must
+	// not read a realm of a hundred thousand tenants at once.
+	PageTenants(ctx context.Context, state realmhook.TenantState, after string, limit int) ([]*realmhook.Tenant, error)
+	// CountTenants returns how many tenant records the realm holds in each
+	// state; a state without records is absent.
+	CountTenants(ctx context.Context) (map[realmhook.TenantState]int64, error)
 	// TenantChanges tells a cache of tenant records what changed. Every write
 	// of a tenant record (insert, replace, update, delete; by any process)
 	// bumps the realm's tenant change sequence number in its own transaction.

@@ -163,6 +163,60 @@ func (s *Store) ListTenants(ctx context.Context, state realmhook.TenantState) ([
 	return out, nil
 }
 
+// PageTenants returns up to limit tenants after `after`, by clientKey, in
+// state (any state for realmhook.TenantNone).
+func (s *Store) PageTenants(ctx context.Context, state realmhook.TenantState, after string, limit int) ([]*realmhook.Tenant, error) {
+	var out []*realmhook.Tenant
+	err := s.run(ctx, true, func(ctx context.Context) error {
+		out = nil
+		rows, err := s.pool.Query(ctx, "SELECT "+tenantColumns+` FROM realmhook_tenants
+			WHERE client_key > $1 AND ($2 = '' OR state = $2) ORDER BY client_key LIMIT $3`,
+			after, string(state), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			t, err := scanTenant(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, t)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("page %s tenants: %w", state, dataError(err))
+	}
+	return out, nil
+}
+
+// CountTenants returns the number of tenant records in each state.
+func (s *Store) CountTenants(ctx context.Context) (map[realmhook.TenantState]int64, error) {
+	var out map[realmhook.TenantState]int64
+	err := s.run(ctx, true, func(ctx context.Context) error {
+		out = map[realmhook.TenantState]int64{}
+		rows, err := s.pool.Query(ctx, "SELECT state, count(*) FROM realmhook_tenants GROUP BY state")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var state string
+			var n int64
+			if err := rows.Scan(&state, &n); err != nil {
+				return err
+			}
+			out[realmhook.TenantState(state)] = n
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("count tenants: %w", dataError(err))
+	}
+	return out, nil
+}
+
 func scanTenant(row pgx.Row) (*realmhook.Tenant, error) {
 	var t realmhook.Tenant
 	var state string

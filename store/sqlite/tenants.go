@@ -149,6 +149,52 @@ func (s *Store) ListTenants(ctx context.Context, state realmhook.TenantState) ([
 	return out, nil
 }
 
+// PageTenants returns up to limit tenants after `after`, by clientKey, in
+// state (any state for realmhook.TenantNone).
+func (s *Store) PageTenants(ctx context.Context, state realmhook.TenantState, after string, limit int) ([]*realmhook.Tenant, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+tenantColumns+` FROM realmhook_tenants
+		WHERE client_key > ? AND (? = '' OR state = ?) ORDER BY client_key LIMIT ?`,
+		after, string(state), string(state), limit)
+	if err != nil {
+		return nil, s.errorf("page tenants %s: %w", state, err)
+	}
+	defer rows.Close()
+	var out []*realmhook.Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, s.errorf("page tenants %s: %w", state, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errorf("page tenants %s: %w", state, err)
+	}
+	return out, nil
+}
+
+// CountTenants returns the number of tenant records in each state.
+func (s *Store) CountTenants(ctx context.Context) (map[realmhook.TenantState]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT state, count(*) FROM realmhook_tenants GROUP BY state`)
+	if err != nil {
+		return nil, s.errorf("count tenants: %w", err)
+	}
+	defer rows.Close()
+	out := map[realmhook.TenantState]int64{}
+	for rows.Next() {
+		var state string
+		var n int64
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, s.errorf("count tenants: %w", err)
+		}
+		out[realmhook.TenantState(state)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.errorf("count tenants: %w", err)
+	}
+	return out, nil
+}
+
 // checkWritable is PutProperty's and DeleteProperty's guard, run inside their
 // write transaction so that a freeze committed before it cannot be missed.
 func (s *Store) checkWritable(ctx context.Context, tx *sql.Tx, clientKey string) error {

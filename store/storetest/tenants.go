@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,51 @@ func testTenants(t *testing.T, h Harness) {
 					}
 				}
 			})
+		}
+	})
+
+	t.Run("PageAndCount", func(t *testing.T) {
+		s := h.Open(t)
+		for ck, st := range map[string]realmhook.TenantState{
+			"a": realmhook.TenantActive, "b": realmhook.TenantMoved, "c": realmhook.TenantActive,
+			"d": realmhook.TenantActive, "e": realmhook.TenantUninstalled,
+		} {
+			mustPutTenant(t, s, ck, st)
+		}
+		page := func(state realmhook.TenantState, after string, limit int) string {
+			t.Helper()
+			got, err := s.PageTenants(t.Context(), state, after, limit)
+			mustNoErr(t, err, "PageTenants")
+			var keys []string
+			for _, tn := range got {
+				mustSameTenant(t, tn, newTenant(tn.ClientKey, tn.State))
+				keys = append(keys, tn.ClientKey)
+			}
+			return strings.Join(keys, ",")
+		}
+		for _, tc := range []struct {
+			state realmhook.TenantState
+			after string
+			limit int
+			want  string
+		}{
+			{realmhook.TenantNone, "", 2, "a,b"},
+			{realmhook.TenantNone, "b", 2, "c,d"},
+			{realmhook.TenantNone, "d", 2, "e"},
+			{realmhook.TenantNone, "e", 2, ""},
+			{realmhook.TenantActive, "", 2, "a,c"},
+			{realmhook.TenantActive, "c", 2, "d"},
+			{realmhook.TenantIncoming, "", 10, ""},
+		} {
+			if got := page(tc.state, tc.after, tc.limit); got != tc.want {
+				t.Errorf("PageTenants(%q, after %q, %d) = %q, want %q", tc.state, tc.after, tc.limit, got, tc.want)
+			}
+		}
+		counts, err := s.CountTenants(t.Context())
+		mustNoErr(t, err, "CountTenants")
+		want := map[realmhook.TenantState]int64{realmhook.TenantActive: 3, realmhook.TenantMoved: 1, realmhook.TenantUninstalled: 1}
+		if fmt.Sprint(counts) != fmt.Sprint(want) {
+			t.Errorf("CountTenants = %v, want %v", counts, want)
 		}
 	})
 
