@@ -33,6 +33,22 @@ type Config struct {
 	Forge Forge `yaml:"forge"`
 	// Gateway, when present, forwards the app's own routes to its server.
 	Gateway *Gateway `yaml:"gateway"`
+	// Admin is the operators' API (realmctl, the /admin page), on a
+	// listener of its own.
+	Admin Admin `yaml:"admin"`
+}
+
+// Admin configures the admin API. It is off unless Listen is set.
+type Admin struct {
+	// Listen is the admin API's host:port, apart from the public listener so
+	// that it can stay on a private network.
+	Listen string `yaml:"listen"`
+	// Token is the bearer token every admin call carries; required with
+	// Listen. Write it as ${VAR}.
+	Token string `yaml:"token"`
+	// ProbeInterval is how often the admin API probes every realm's health
+	// (database ping, internal API); default 10s.
+	ProbeInterval time.Duration `yaml:"probeInterval"`
 }
 
 // Forge configures the Forge remote: the realms' base URLs are the remote's

@@ -138,6 +138,7 @@ tables:
   - {name: notes, tenantColumn: client_key, key: [id], allowTriggers: true}
 log: {level: debug, format: text}
 secrets: {keys: ["MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="]}
+admin: {listen: "127.0.0.1:9443", token: 0123456789abcdef0123, probeInterval: 5s}
 `
 	cfg := mustParse(t, src, nil)
 	want := &Config{
@@ -158,6 +159,7 @@ secrets: {keys: ["MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="]}
 		Log:      Log{Level: "debug", Format: "text"},
 		Secrets:  Secrets{Keys: []string{"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}},
 		Internal: Internal{Secret: "0123456789abcdef"},
+		Admin:    Admin{Listen: "127.0.0.1:9443", Token: "0123456789abcdef0123", ProbeInterval: 5 * time.Second},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Errorf("got  %+v\nwant %+v", cfg, want)
@@ -427,6 +429,17 @@ func TestValidate(t *testing.T) {
 		{"ServeUnknownRealm", func(c *Config) { c.Serve = []string{"EU", "AU"} }, `config: serve[1]: realm "AU" is not configured`},
 		{"ServeDuplicate", func(c *Config) { c.Serve = []string{"EU", "US", "EU"} }, `config: serve[2]: realm "EU" is listed twice`},
 		{"ListenBad", func(c *Config) { c.Listen = "8080" }, "config: listen: want host:port"},
+		{"AdminOK", func(c *Config) { c.Admin.Listen = "127.0.0.1:0"; c.Admin.Token = "0123456789abcdef" }, ""},
+		{"AdminNeedsToken", func(c *Config) { c.Admin.Listen = "127.0.0.1:9090" }, "config: admin.token: required when admin.listen is set (write it as ${VAR})"},
+		{"AdminTokenShort", func(c *Config) { c.Admin.Listen = "127.0.0.1:9090"; c.Admin.Token = "short" }, "config: admin.token: too short"},
+		{"AdminTokenWithoutListen", func(c *Config) { c.Admin.Token = "0123456789abcdef" }, "config: admin.listen: required when admin.token is set"},
+		{"AdminListenBad", func(c *Config) { c.Admin.Listen = "9090"; c.Admin.Token = "0123456789abcdef" }, "config: admin.listen: want host:port"},
+		{"AdminListenIsListen", func(c *Config) { c.Admin.Listen = c.Listen; c.Admin.Token = "0123456789abcdef" }, "config: admin.listen: must differ from listen"},
+		{"AdminProbeIntervalNegative", func(c *Config) {
+			c.Admin.Listen = "127.0.0.1:0"
+			c.Admin.Token = "0123456789abcdef"
+			c.Admin.ProbeInterval = -time.Second
+		}, "config: admin.probeInterval: must be positive"},
 		{"ListenBadPort", func(c *Config) { c.Listen = ":http2" }, "config: listen: invalid port"},
 		{"DataDirEmpty", func(c *Config) { c.DataDir = "" }, "config: dataDir: required"},
 		{"InstallKeysURLBad", func(c *Config) { c.InstallKeys.URL = "keys.example.com" }, "config: installKeys.url: must be an absolute http(s) URL"},

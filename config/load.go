@@ -45,6 +45,8 @@ const (
 	DefaultForgeMigrationPath = "/migration"
 	DefaultForgeEventsPath    = "/forge/events"
 	DefaultForgeRemote        = "backend"
+	// A probe every 10 s finds a realm down quickly without loading it.
+	DefaultAdminProbeInterval = 10 * time.Second
 )
 
 // Load reads the YAML file at path, expands ${VAR} and ${VAR:-default} from
@@ -155,6 +157,7 @@ func (c *Config) applyDefaults() {
 			f.MaxMigrationDurationHours = realmhook.ForgeMigrationHours
 		}
 	}
+	setDuration(&c.Admin.ProbeInterval, DefaultAdminProbeInterval)
 
 	setString(&c.Log.Level, DefaultLogLevel)
 	setString(&c.Log.Format, DefaultLogFormat)

@@ -27,6 +27,10 @@ const ReservedTablePrefix = "realmhook_"
 // MinInternalSecretLen is the shortest internal.secret accepted.
 const MinInternalSecretLen = 16
 
+// MinAdminTokenLen is the shortest admin.token accepted: a token guessed
+// opens every tenant's records and the purge.
+const MinAdminTokenLen = 16
+
 // Validate checks the config after defaults were applied and returns the first
 // problem as a *realmhook.Error (EINVALID) whose message is one line naming
 // the key, e.g. "config: realms.EU.baseUrl: must be an absolute http(s) URL".
@@ -41,6 +45,9 @@ const MinInternalSecretLen = 16
 // reach global.
 func (c *Config) Validate() error {
 	if err := checkListen("listen", c.Listen); err != nil {
+		return err
+	}
+	if err := c.validateAdmin(); err != nil {
 		return err
 	}
 	if c.DataDir == "" {
@@ -274,6 +281,29 @@ func (c *Config) checkRealmDatabase(key string, r Realm) error {
 // realm when serve is empty.
 func (c *Config) Serves(key string) bool {
 	return len(c.Serve) == 0 || slices.Contains(c.Serve, key)
+}
+
+func (c *Config) validateAdmin() error {
+	a := c.Admin
+	if a.Listen == "" {
+		if a.Token != "" {
+			return invalidf("admin.listen", "required when admin.token is set (the admin API listens only there)")
+		}
+		return nil
+	}
+	if err := checkListen("admin.listen", a.Listen); err != nil {
+		return err
+	}
+	if a.Listen == c.Listen {
+		return invalidf("admin.listen", "must differ from listen (%s): the admin API has a listener of its own", c.Listen)
+	}
+	switch {
+	case a.Token == "":
+		return invalidf("admin.token", "required when admin.listen is set (write it as ${VAR})")
+	case len(a.Token) < MinAdminTokenLen:
+		return invalidf("admin.token", "too short, want at least %d characters", MinAdminTokenLen)
+	}
+	return positive("admin.probeInterval", a.ProbeInterval)
 }
 
 func (c *Config) validateServe() error {

@@ -697,6 +697,54 @@ func TestPurgeSweeper(t *testing.T) {
 	})
 }
 
+func TestPurgeNow(t *testing.T) {
+	e := newEnv(t, "EU", "US")
+	ctx := t.Context()
+	s := e.service(e.cfg, nil)
+	tn := e.mustTenant("EU", "acme", 6, 6)
+	keep := e.mustTenant("EU", "stays", 2, 2)
+
+	t.Run("ActiveRefused", func(t *testing.T) {
+		purged, err := s.PurgeNow(ctx, "EU", "acme")
+		if realmhook.ErrorCode(err) != realmhook.ECONFLICT || purged {
+			t.Fatalf("PurgeNow of an active tenant = %v, %v; want ECONFLICT", purged, err)
+		}
+		if n := e.rowCount("EU", "acme"); n != 12 {
+			t.Fatalf("refused purge deleted rows: %d left, want 12", n)
+		}
+	})
+
+	mustMigrate(t, s, "EU", tn, e.req("m1", "US"))
+	must(s.Commit(ctx, "EU", "acme", "m1"))(t)
+
+	t.Run("MovedPurgedBeforePurgeAfter", func(t *testing.T) {
+		purged, err := s.PurgeNow(ctx, "EU", "acme")
+		if err != nil || !purged {
+			t.Fatalf("PurgeNow = %v, %v; want true, nil", purged, err)
+		}
+		e.mustNoTenant("EU", "acme")
+		if n := e.rowCount("EU", "acme"); n != 0 {
+			t.Fatalf("%d rows of the moved tenant left after purge", n)
+		}
+		if n := e.rowCount("US", "acme"); n != 12 {
+			t.Fatalf("purge touched the target: %d rows, want 12", n)
+		}
+		if n := e.rowCount("EU", keep.ClientKey); n != 4 {
+			t.Fatalf("purge touched another tenant: %d rows, want 4", n)
+		}
+	})
+	t.Run("Repeat", func(t *testing.T) {
+		if purged, err := s.PurgeNow(ctx, "EU", "acme"); err != nil || purged {
+			t.Fatalf("PurgeNow again = %v, %v; want false, nil", purged, err)
+		}
+	})
+	t.Run("RealmNotServed", func(t *testing.T) {
+		if _, err := s.PurgeNow(ctx, "AU", "acme"); realmhook.ErrorCode(err) != realmhook.EINVALID {
+			t.Fatalf("PurgeNow in an unserved realm: %v, want EINVALID", err)
+		}
+	})
+}
+
 // countingPeer counts the rows written through it, shared by replicas.
 type countingPeer struct {
 	Peer

@@ -78,27 +78,66 @@ var errPurgeNotDue = errors.New("purge not due")
 // (PrepareIncoming refuses a purging record, and the sweeper leaves one that
 // went incoming alone). So the sweeper never deletes a fresh copy.
 func (s *Service) purgeTenant(ctx context.Context, st store.Store, clientKey string) error {
+	if _, err := s.purge(ctx, st, clientKey, s.purgeDue); err != nil && !errors.Is(err, errPurgeNotDue) {
+		return err
+	}
+	return nil
+}
+
+// PurgeNow deletes, at an operator's word, the copy a moved tenant left in
+// realm, without waiting for PurgeAfter: as the sweeper would, and under
+// the same lock, so it never deletes a tenant the realm serves or one a
+// migration is moving back in (ECONFLICT names the state). It reports false
+// when there was nothing left to purge.
+func (s *Service) PurgeNow(ctx context.Context, realm, clientKey string) (bool, error) {
+	st, err := s.servedStore(realm)
+	if err != nil {
+		return false, err
+	}
+	purged, err := s.purge(ctx, st, clientKey, func(t *realmhook.Tenant) bool { return t.MovedAway() })
+	if errors.Is(err, errPurgeNotDue) {
+		cur, gerr := st.GetTenant(ctx, clientKey)
+		if gerr != nil {
+			return false, fmt.Errorf("purge: %w", gerr)
+		}
+		return false, realmhook.Errorf(realmhook.ECONFLICT, "tenant %q is %s in realm %s, not moved away: only a moved tenant's copy is purged", clientKey, cur.State, realm)
+	}
+	if err != nil {
+		return false, err
+	}
+	if purged {
+		s.log.Info("purged moved tenant at an operator's request", "realm", realm, "tenant", clientKey)
+	}
+	return purged, nil
+}
+
+// purge is purgeTenant with the rule that says whether t's copy may go:
+// false and errPurgeNotDue when it may not, false and nil when there is no
+// record.
+func (s *Service) purge(ctx context.Context, st store.Store, clientKey string, due func(*realmhook.Tenant) bool) (bool, error) {
 	_, err := st.UpdateTenant(ctx, clientKey, func(t *realmhook.Tenant) error {
-		if !s.purgeDue(t) {
+		if !due(t) {
 			return errPurgeNotDue
 		}
 		t.State = realmhook.TenantPurging
 		return nil
 	})
 	switch {
-	case errors.Is(err, errPurgeNotDue), realmhook.ErrorCode(err) == realmhook.ENOTFOUND:
-		return nil
+	case errors.Is(err, errPurgeNotDue):
+		return false, err
+	case realmhook.ErrorCode(err) == realmhook.ENOTFOUND:
+		return false, nil
 	case err != nil:
-		return fmt.Errorf("purge: mark tenant: %w", err)
+		return false, fmt.Errorf("purge: mark tenant: %w", err)
 	}
 	for _, tb := range childrenFirst(s.tables) {
 		if err := deleteTenantRows(ctx, st, tb, clientKey); err != nil {
-			return fmt.Errorf("purge %s: %w", tb.Name, err)
+			return false, fmt.Errorf("purge %s: %w", tb.Name, err)
 		}
 		pauseAt(stepPurgeRows)
 	}
 	if err := st.DeleteTenant(ctx, clientKey); err != nil {
-		return fmt.Errorf("purge: %w", err)
+		return false, fmt.Errorf("purge: %w", err)
 	}
-	return nil
+	return true, nil
 }
