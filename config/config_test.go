@@ -434,7 +434,11 @@ func TestValidate(t *testing.T) {
 		{"AdminTokenShort", func(c *Config) { c.Admin.Listen = "127.0.0.1:9090"; c.Admin.Token = "short" }, "config: admin.token: too short"},
 		{"AdminTokenWithoutListen", func(c *Config) { c.Admin.Token = "0123456789abcdef" }, "config: admin.listen: required when admin.token is set"},
 		{"AdminListenBad", func(c *Config) { c.Admin.Listen = "9090"; c.Admin.Token = "0123456789abcdef" }, "config: admin.listen: want host:port"},
-		{"AdminListenIsListen", func(c *Config) { c.Admin.Listen = c.Listen; c.Admin.Token = "0123456789abcdef" }, "config: admin.listen: must differ from listen"},
+		{"AdminListenIsListen", func(c *Config) {
+			c.Listen = "127.0.0.1:8080"
+			c.Admin.Listen = c.Listen
+			c.Admin.Token = "0123456789abcdef"
+		}, "config: admin.listen: must differ from listen"},
 		{"AdminProbeIntervalNegative", func(c *Config) {
 			c.Admin.Listen = "127.0.0.1:0"
 			c.Admin.Token = "0123456789abcdef"

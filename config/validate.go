@@ -294,7 +294,8 @@ func (c *Config) validateAdmin() error {
 	if err := checkListen("admin.listen", a.Listen); err != nil {
 		return err
 	}
-	if a.Listen == c.Listen {
+	// Port 0 (any free port) twice is two listeners; anything else equal is one.
+	if _, port, _ := net.SplitHostPort(a.Listen); a.Listen == c.Listen && port != "0" {
 		return invalidf("admin.listen", "must differ from listen (%s): the admin API has a listener of its own", c.Listen)
 	}
 	switch {

@@ -3,6 +3,7 @@ package hooks
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/identity"
@@ -47,4 +48,29 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(m.requests, m.duration, m.jwtRejections, m.misdirected,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// Misdirected returns how many tenant calls on realm's base URL were
+// answered 421 since the process started, whatever realm they belonged to:
+// the admin API's misrouted-request count, read from the same series
+// /metrics exports so that the two never disagree.
+func (m *Metrics) Misdirected(realm string) int64 {
+	ch := make(chan prometheus.Metric)
+	go func() {
+		m.misdirected.Collect(ch)
+		close(ch)
+	}()
+	var total float64
+	for metric := range ch {
+		var d dto.Metric
+		if metric.Write(&d) != nil {
+			continue
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "realm" && l.GetValue() == realm {
+				total += d.GetCounter().GetValue()
+			}
+		}
+	}
+	return int64(total)
 }

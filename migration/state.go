@@ -1,6 +1,10 @@
 package migration
 
-import "github.com/realmhook/realmhook"
+import (
+	"slices"
+
+	"github.com/realmhook/realmhook"
+)
 
 // transitions is the migration state machine: every state a migration may move
 // to from each state. An update that keeps the state (from == to) is only
@@ -87,3 +91,10 @@ func checkTransition(from, to realmhook.MigrationState) error {
 	}
 	return realmhook.Errorf(realmhook.ECONFLICT, "migration cannot go from %s to %s", from, to)
 }
+
+// States lists every migration state, in lifecycle order.
+func States() []realmhook.MigrationState { return slices.Clone(allStates) }
+
+// ActiveStates lists the states of a migration under way: it holds (or is
+// about to hold) a tenant and a copy, and counts against MaxConcurrent.
+func ActiveStates() []realmhook.MigrationState { return slices.Clone(activeStates) }

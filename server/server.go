@@ -14,6 +14,9 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/realmhook/realmhook/admin"
 	"github.com/realmhook/realmhook/config"
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/descriptor"
@@ -42,6 +45,8 @@ type Server struct {
 	registry   *realms.Registry
 	migrations *migration.Service
 	hooks      *hooks.Server
+	// admin is the operators' API; nil unless admin.listen is set.
+	admin *admin.Service
 	// BaseURL is the descriptor's baseUrl (the global realm).
 	baseURL string
 	// stopForge ends the Forge JWKS refreshes.
@@ -173,7 +178,40 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		_ = registry.Close()
 		return nil, err
 	}
+	if cfg.Admin.Listen != "" {
+		internal := map[string]string{}
+		for key, r := range cfg.Realms {
+			if r.InternalURL != "" {
+				internal[key] = r.InternalURL
+			}
+		}
+		s.admin, err = admin.New(admin.Options{
+			Realms:        registry,
+			Migrations:    migrations,
+			InternalURLs:  internal,
+			Token:         cfg.Admin.Token,
+			ProbeInterval: cfg.Admin.ProbeInterval,
+			Misdirected:   metrics.Misdirected,
+			Metrics:       promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}),
+			Logger:        logger,
+		})
+		if err != nil {
+			stopForge()
+			_ = registry.Close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// AdminHandler answers the admin API (and /metrics, behind its token) for
+// the admin.listen listener; nil when admin.listen is not set. Run runs its
+// health prober.
+func (s *Server) AdminHandler() http.Handler {
+	if s.admin == nil {
+		return nil
+	}
+	return s.admin.Handler()
 }
 
 // forgeRemote is the Forge side of the hooks when forge.appId is set: FIT
@@ -264,6 +302,15 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 		defer func() { <-delivered }()
 	}
+	if s.admin != nil {
+		probed := make(chan struct{})
+		probeCtx, stopProbes := context.WithCancel(ctx)
+		go func() {
+			defer close(probed)
+			s.admin.Run(probeCtx)
+		}()
+		defer func() { stopProbes(); <-probed }()
+	}
 	if err := s.migrations.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("migration engine: %w", err)
 	}
@@ -315,3 +362,7 @@ func (s *Server) Config() *config.Config { return s.cfg }
 
 // BaseURL is the descriptor's baseUrl, the global realm's.
 func (s *Server) BaseURL() string { return s.baseURL }
+
+// Migrations is the migration engine, for a Go program that drives or
+// watches migrations itself (tests, an operator tool in-process).
+func (s *Server) Migrations() *migration.Service { return s.migrations }

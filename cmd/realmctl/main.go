@@ -1,5 +1,6 @@
 // Command realmctl is realmhook's operator CLI: it prints and checks the app
-// descriptor and emulates the host's migration service.
+// descriptor, emulates the host's migration service, and asks a realmhook
+// process's admin API about its realms, tenants and migrations.
 package main
 
 import (
@@ -40,6 +41,12 @@ var commands = map[string]command{
 	"host":       {runHost, "emulate the host's data residency migration service"},
 	"manifest":   {runManifest, "print the Forge manifest.yml snippet built from config, or lint one (manifest lint FILE)"},
 	"version":    {runVersion, "print realmctl's version"},
+	"realms":     {runRealms, "list the realms with their probed health and tenant counts (admin API)"},
+	"tenants":    {runTenants, "list tenants, by realm and state (admin API)"},
+	"tenant":     {runTenant, "show a tenant's records and migrations (admin API)"},
+	"migrations": {runMigrations, "list migrations with progress; --watch draws live progress bars (admin API)"},
+	"migration":  {runMigration, "show a migration and its events (admin API)"},
+	"purge":      {runPurge, "delete a moved tenant's leftover copy now (admin API)"},
 	"wait":       {runWait, "wait until each URL answers 200 (wait http://localhost:8080/readyz)"},
 }
 

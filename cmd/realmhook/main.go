@@ -67,12 +67,17 @@ type Main struct {
 	Addr string
 	// InternalAddr is the internal API's address (internal.listen), if any.
 	InternalAddr string
+	// AdminAddr is the admin API's address once Run has returned; "" when
+	// admin.listen is not set.
+	AdminAddr string
 
 	logger     *slog.Logger
 	server     *server.Server
 	httpServer *http.Server
 	// internalServer serves the internal API, when internal.listen is set.
 	internalServer *http.Server
+	// adminServer serves admin.listen; nil when it is not set.
+	adminServer *http.Server
 	// running is how many goroutines report on done when they stop.
 	running int
 	cancel  context.CancelFunc
@@ -178,8 +183,22 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.InternalAddr = iln.Addr().String()
 	}
+	var adminLn net.Listener
+	if cfg.Admin.Listen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			ln.Close()
+			if iln != nil {
+				iln.Close()
+			}
+			return fmt.Errorf("admin.listen: %w", err)
+		}
+		m.AdminAddr = adminLn.Addr().String()
+	}
 	closeListeners := func() {
 		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
 		if iln != nil {
 			iln.Close()
 		}
@@ -226,6 +245,9 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.internalServer != nil {
 		m.running++
 	}
+	if adminLn != nil {
+		m.running++
+	}
 	m.done = make(chan struct{}, m.running)
 	m.failed = make(chan error, 1)
 	go func() {
@@ -261,6 +283,23 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 		m.logger.Info("realmhook internal API listening", slog.String("addr", m.InternalAddr))
 	}
+	if adminLn != nil {
+		m.adminServer = &http.Server{
+			Handler:           m.server.AdminHandler(),
+			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+			ReadTimeout:       cfg.HTTP.ReadTimeout,
+			WriteTimeout:      cfg.HTTP.WriteTimeout,
+			IdleTimeout:       cfg.HTTP.IdleTimeout,
+		}
+		go func() {
+			if err := m.adminServer.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.logger.Error("admin server stopped", slog.String("err", err.Error()))
+				m.fail(fmt.Errorf("admin server: %w", err))
+			}
+			m.done <- struct{}{}
+		}()
+		m.logger.Info("admin API listening", slog.String("addr", m.AdminAddr))
+	}
 
 	m.logger.Info("realmhook listening", slog.String("addr", m.Addr))
 	return nil
@@ -284,6 +323,9 @@ func (m *Main) printBanner(globalBaseURL string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "realmhook %s on %s\n", realmhook.Version(), m.Addr)
 	fmt.Fprintf(&b, "descriptor  %s/atlassian-connect.json\n", globalBaseURL)
+	if m.AdminAddr != "" {
+		fmt.Fprintf(&b, "admin API   http://%s (realmctl realms --server http://%s)\n", m.AdminAddr, m.AdminAddr)
+	}
 	served := m.Config.ServedRealms()
 	for _, key := range m.Config.RealmKeys() {
 		r := m.Config.Realms[key]
@@ -312,6 +354,13 @@ func (m *Main) Close() error {
 		defer cancel()
 		if err := m.internalServer.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("internal shutdown: %w", err))
+		}
+	}
+	if m.adminServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.adminServer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("admin shutdown: %w", err))
 		}
 	}
 	if m.cancel != nil {

@@ -41,6 +41,8 @@ func TestMain_BadConfigNamesTheKey(t *testing.T) {
 		{"BadDuration", "jwt: {leeway: banana}\nrealms:\n  global: {baseUrl: http://h}\n", "jwt.leeway"},
 		{"BadDatabase", "realms:\n  global: {baseUrl: http://h, database: 'mysql://x'}\n", "realms.global.database"},
 		{"ServeUnknownRealm", "serve: [AU]\nrealms:\n  global: {baseUrl: http://h}\n", "serve"},
+		{"AdminWithoutToken", "admin: {listen: 127.0.0.1:0}\nrealms:\n  global: {baseUrl: http://h}\n", "admin.token"},
+		{"AdminTokenUnset", "admin: {listen: 127.0.0.1:0, token: '${REALMHOOK_TEST_NOT_SET_ANYWHERE}'}\nrealms:\n  global: {baseUrl: http://h}\n", "admin.token"},
 		{"UnsetVariable", "realms:\n  global:\n    baseUrl: http://h\n    database: ${REALMHOOK_TEST_NOT_SET_ANYWHERE}\n", "realms.global.database"},
 	}
 	for _, tc := range tests {
@@ -289,5 +291,56 @@ func TestMain_PlaintextSecretsWarnOnce(t *testing.T) {
 				t.Fatalf("%d plaintext warnings, want %d:\n%s", n, tc.warnings, stderr.String())
 			}
 		})
+	}
+}
+
+// TestMain_AdminListener: admin.listen opens a listener of its own, behind
+// admin.token (read from the environment), and Close shuts it.
+func TestMain_AdminListener(t *testing.T) {
+	t.Setenv("REALMHOOK_TEST_ADMIN_TOKEN", "main-test-admin-token-0123")
+	cfg := mustConfigFile(t, `listen: 127.0.0.1:0
+dataDir: `+t.TempDir()+`
+admin: {listen: 127.0.0.1:0, token: "${REALMHOOK_TEST_ADMIN_TOKEN}"}
+realms:
+  global: {baseUrl: http://localhost:8080}
+`)
+	var stderr bytes.Buffer
+	m := &Main{Stdout: io.Discard, Stderr: &stderr}
+	if err := m.ParseFlags([]string{"serve", "--config", cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if m.AdminAddr == "" || m.AdminAddr == m.Addr {
+		t.Fatalf("AdminAddr = %q (Addr %q)", m.AdminAddr, m.Addr)
+	}
+	call := func(token string) int {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+m.AdminAddr+"/realmhook.admin.v1.AdminService/ListRealms", strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call("main-test-admin-token-0123"); got != http.StatusOK {
+		t.Errorf("ListRealms with the token: %d", got)
+	}
+	if got := call(""); got != http.StatusUnauthorized {
+		t.Errorf("ListRealms without a token: %d, want 401", got)
+	}
+	if !strings.Contains(stderr.String(), "admin API   http://"+m.AdminAddr) {
+		t.Errorf("banner does not name the admin API:\n%s", stderr.String())
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get("http://" + m.AdminAddr + "/metrics"); err == nil {
+		t.Error("admin listener still answers after Close")
 	}
 }
