@@ -91,7 +91,7 @@ func TableChecksum(ctx context.Context, s store.Store, t store.Table, columns []
 
 // tableChecksum is TableChecksum of the rows as conv (when not nil)
 // converts them: the source's rows in the target's terms.
-func tableChecksum(ctx context.Context, s store.Store, t store.Table, columns []string, clientKey string, conv func(store.Row) error) (Checksum, error) {
+func tableChecksum(ctx context.Context, s store.Reader, t store.Table, columns []string, clientKey string, conv func(store.Row) error) (Checksum, error) {
 	n := len(columns)
 	if n == 0 {
 		return Checksum{}, fmt.Errorf("checksum %s: no columns", t.Name)

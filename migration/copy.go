@@ -77,7 +77,7 @@ func (s *Service) copyTenant(ctx context.Context, l *lease, st store.Store, m *r
 		return err
 	}
 	for cp.Table < len(s.tables) {
-		if err := s.copyTable(ctx, l, st, peer, m, cp); err != nil {
+		if err := s.copyTable(ctx, s.migrationJob(ctx, l, st, m), peer, m, cp); err != nil {
 			return err
 		}
 	}
@@ -173,7 +173,8 @@ type batch struct {
 // between the commit and the checkpoint, rows after the checkpoint that the
 // resume trims: nothing is lost or written twice, and the checksum in the
 // checkpoint covers exactly the rows up to its key.
-func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer Peer, m *realmhook.Migration, cp *checkpoint) error {
+func (s *Service) copyTable(ctx context.Context, job copyJob, peer Peer, m *realmhook.Migration, cp *checkpoint) error {
+	st := job.src
 	ti := cp.Table
 	t := s.tables[ti]
 	cols, err := st.Columns(ctx, t.Name)
@@ -205,7 +206,7 @@ func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer 
 			maxWait: min(maxSourceWait, s.cfg.LeaseTTL/3),
 			// Per batch, as before the write: a copy must not outlive its
 			// window or its lease by a whole interval.
-			check: func() error { return s.stillOurs(ctx, l, m) },
+			check: job.check,
 		}
 		n, err := peer.CopyRows(ctx, m.ClientKey, m.ID, t, cols, iv.next)
 		if err != nil {
@@ -220,11 +221,45 @@ func (s *Service) copyTable(ctx context.Context, l *lease, st store.Store, peer 
 		if iv.ended {
 			next = checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}
 		}
-		if err := s.saveCheckpoint(ctx, l, st, m, cp, next, iv.rows); err != nil || iv.ended {
+		if err := job.saveCheckpoint(cp, next, iv.rows); err != nil || iv.ended {
 			return err
 		}
 	}
-	return s.saveCheckpoint(ctx, l, st, m, cp, checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}, 0)
+	return job.saveCheckpoint(cp, checkpoint{Table: ti + 1, Sums: cp.withSum(ti, sum)}, 0)
+}
+
+// copyJob is what copyTable needs of the copy it runs: where it reads the
+// source, whether it may go on, and how it records a checkpoint. A
+// migration reads the frozen source and keeps its checkpoints in the
+// source's record; a rehearsal reads a snapshot and keeps them in memory.
+type copyJob struct {
+	src store.Reader
+	// check runs before each batch is handed to the target.
+	check func() error
+	// save records next (rows more copied); on success the copy goes on
+	// from next.
+	save func(next checkpoint, rows int64) error
+}
+
+// saveCheckpoint saves next and makes it the copy's checkpoint cp.
+func (j copyJob) saveCheckpoint(cp *checkpoint, next checkpoint, rows int64) error {
+	next.Summed = cp.Summed
+	if err := j.save(next, rows); err != nil {
+		return err
+	}
+	*cp = next
+	return nil
+}
+
+// migrationJob is the copyJob of migration m, held under lease l.
+func (s *Service) migrationJob(ctx context.Context, l *lease, st store.Store, m *realmhook.Migration) copyJob {
+	return copyJob{
+		src:   st,
+		check: func() error { return s.stillOurs(ctx, l, m) },
+		save: func(next checkpoint, rows int64) error {
+			return s.saveCheckpoint(ctx, l, st, m, next, rows)
+		},
+	}
 }
 
 // stillOurs checks, between batches, that the job may go on: the window is
@@ -236,10 +271,9 @@ func (s *Service) stillOurs(ctx context.Context, l *lease, m *realmhook.Migratio
 	return l.keep(ctx, false)
 }
 
-// saveCheckpoint records next (rows more copied) in m, renews the lease
-// and, once both are done, makes next the copy's checkpoint cp.
-func (s *Service) saveCheckpoint(ctx context.Context, l *lease, st store.Store, m *realmhook.Migration, cp *checkpoint, next checkpoint, rows int64) error {
-	next.Summed = cp.Summed
+// saveCheckpoint records next (rows more copied) in m and renews the
+// lease.
+func (s *Service) saveCheckpoint(ctx context.Context, l *lease, st store.Store, m *realmhook.Migration, next checkpoint, rows int64) error {
 	enc, err := encodeCheckpoint(next)
 	if err != nil {
 		return err
@@ -251,7 +285,6 @@ func (s *Service) saveCheckpoint(ctx context.Context, l *lease, st store.Store, 
 	}); err != nil {
 		return err
 	}
-	*cp = next
 	pauseAt(stepCopyCheckpoint)
 	return l.keep(ctx, true)
 }
@@ -265,7 +298,7 @@ type sourceReader struct {
 	cancel  context.CancelFunc
 }
 
-func (s *Service) readSource(ctx context.Context, st store.Store, t store.Table, cols []string, clientKey string, after store.Row, conv func(store.Row) error) *sourceReader {
+func (s *Service) readSource(ctx context.Context, st store.Reader, t store.Table, cols []string, clientKey string, after store.Row, conv func(store.Row) error) *sourceReader {
 	readCtx, cancel := context.WithCancel(ctx)
 	batches := make(chan batch, 1)
 	done := make(chan error, 1)
@@ -346,7 +379,7 @@ func (iv *interval) next() ([]store.Row, error) {
 //
 // Each row is converted into the target's terms (conv) before it is
 // checksummed: the checksum compares what the app will read in the target.
-func (s *Service) readBatches(ctx context.Context, st store.Store, t store.Table, cols []string, clientKey string, after store.Row, conv func(store.Row) error, out chan<- batch) error {
+func (s *Service) readBatches(ctx context.Context, st store.Reader, t store.Table, cols []string, clientKey string, after store.Row, conv func(store.Row) error, out chan<- batch) error {
 	defer close(out)
 	keyAt, err := keyPositions(t, cols)
 	if err != nil {
@@ -383,7 +416,7 @@ func (s *Service) readBatches(ctx context.Context, st store.Store, t store.Table
 }
 
 // incoming returns the target's conversion of the source's rows of t.
-func (s *Service) incoming(ctx context.Context, st store.Store, peer Peer, t store.Table, cols []string) (func(store.Row) error, error) {
+func (s *Service) incoming(ctx context.Context, st store.Reader, peer Peer, t store.Table, cols []string) (func(store.Row) error, error) {
 	types, err := st.ColumnTypes(ctx, t.Name)
 	if err != nil {
 		return nil, fmt.Errorf("copy %s: %w", t.Name, err)
@@ -396,7 +429,7 @@ func (s *Service) incoming(ctx context.Context, st store.Store, peer Peer, t sto
 }
 
 // targetKey is the source's key after (a checkpoint's) in the target's terms.
-func (s *Service) targetKey(ctx context.Context, st store.Store, peer Peer, t store.Table, after store.Row) (store.Row, error) {
+func (s *Service) targetKey(ctx context.Context, st store.Reader, peer Peer, t store.Table, after store.Row) (store.Row, error) {
 	if after == nil {
 		return nil, nil
 	}
@@ -464,37 +497,14 @@ func (s *Service) verifyTenant(ctx context.Context, l *lease, st store.Store, m 
 	if err != nil {
 		return realmhook.Errorf(realmhook.EINVALID, "%s", err)
 	}
-	copied := cp != nil && cp.Summed && cp.Table == len(s.tables) && len(cp.Sums) == len(s.tables)
-	var rows int64
-	for ti, t := range s.tables {
+	rows, err := s.verifyCopy(ctx, st, peer, m.ClientKey, cp, func() error {
 		if err := s.checkWindow(m); err != nil {
 			return err
 		}
-		if err := l.keep(ctx, true); err != nil {
-			return err
-		}
-		cols, err := st.Columns(ctx, t.Name)
-		if err != nil {
-			return fmt.Errorf("verify %s: %w", t.Name, err)
-		}
-		var src, dst Checksum
-		if copied {
-			src = cp.Sums[ti]
-			var now int64
-			if now, dst, err = countAndChecksum(ctx, st, peer, m.ClientKey, t, cols); err != nil {
-				return fmt.Errorf("verify %s: %w", t.Name, err)
-			}
-			if now != src.Rows {
-				return refusal(realmhook.ECONFLICT, errCannotGoOn, "verify: source changed during migration: table %s holds %d rows, %d when copied", t.Name, now, src.Rows)
-			}
-		} else if src, dst, err = s.bothChecksums(ctx, st, peer, m.ClientKey, t, cols); err != nil {
-			return fmt.Errorf("verify %s: %w", t.Name, err)
-		}
-		if src != dst {
-			return refusal(realmhook.ECONFLICT, errCannotGoOn, "verify: table %s differs: source %s, target %s", t.Name, src, dst)
-		}
-		rows += src.Rows
-		pauseAt(stepVerifyTable)
+		return l.keep(ctx, true)
+	})
+	if err != nil {
+		return err
 	}
 	if err := s.checkWindow(m); err != nil {
 		return err
@@ -503,9 +513,48 @@ func (s *Service) verifyTenant(ctx context.Context, l *lease, st store.Store, m 
 		fmt.Sprintf("verified %d rows in %d tables: counts and checksums equal", rows, len(s.tables)), nil)
 }
 
+// verifyCopy is the verification of a copy that ended at checkpoint cp:
+// per table, the target's row count and checksum against the source's
+// (those the copy took, with the source's rows counted again; or, for a
+// copy checkpointed without them, the source read in full). check runs
+// before each table. It returns the rows verified, or a refusal naming the
+// first table that differs.
+func (s *Service) verifyCopy(ctx context.Context, st store.Reader, peer Peer, clientKey string, cp *checkpoint, check func() error) (int64, error) {
+	copied := cp != nil && cp.Summed && cp.Table == len(s.tables) && len(cp.Sums) == len(s.tables)
+	var rows int64
+	for ti, t := range s.tables {
+		if err := check(); err != nil {
+			return 0, err
+		}
+		cols, err := st.Columns(ctx, t.Name)
+		if err != nil {
+			return 0, fmt.Errorf("verify %s: %w", t.Name, err)
+		}
+		var src, dst Checksum
+		if copied {
+			src = cp.Sums[ti]
+			var now int64
+			if now, dst, err = countAndChecksum(ctx, st, peer, clientKey, t, cols); err != nil {
+				return 0, fmt.Errorf("verify %s: %w", t.Name, err)
+			}
+			if now != src.Rows {
+				return 0, refusal(realmhook.ECONFLICT, errCannotGoOn, "verify: source changed during migration: table %s holds %d rows, %d when copied", t.Name, now, src.Rows)
+			}
+		} else if src, dst, err = s.bothChecksums(ctx, st, peer, clientKey, t, cols); err != nil {
+			return 0, fmt.Errorf("verify %s: %w", t.Name, err)
+		}
+		if src != dst {
+			return 0, refusal(realmhook.ECONFLICT, errCannotGoOn, "verify: table %s differs: source %s, target %s", t.Name, src, dst)
+		}
+		rows += src.Rows
+		pauseAt(stepVerifyTable)
+	}
+	return rows, nil
+}
+
 // countAndChecksum counts the source's rows of a table while the target
 // computes its checksum.
-func countAndChecksum(ctx context.Context, st store.Store, peer Peer, clientKey string, t store.Table, cols []string) (int64, Checksum, error) {
+func countAndChecksum(ctx context.Context, st store.Reader, peer Peer, clientKey string, t store.Table, cols []string) (int64, Checksum, error) {
 	var dst Checksum
 	var dstErr error
 	var wg sync.WaitGroup
@@ -523,7 +572,7 @@ func countAndChecksum(ctx context.Context, st store.Store, peer Peer, clientKey 
 
 // bothChecksums computes the source and target checksums of a table at once:
 // each side streams its own rows, so the slower side sets the pace.
-func (s *Service) bothChecksums(ctx context.Context, st store.Store, peer Peer, clientKey string, t store.Table, cols []string) (src, dst Checksum, err error) {
+func (s *Service) bothChecksums(ctx context.Context, st store.Reader, peer Peer, clientKey string, t store.Table, cols []string) (src, dst Checksum, err error) {
 	conv, err := s.incoming(ctx, st, peer, t, cols)
 	if err != nil {
 		return src, dst, err

@@ -117,6 +117,11 @@ func (s *Service) Schedule(ctx context.Context, realm string, tenant *realmhook.
 			return nil, tooManyConcurrent(elsewhere, s.cfg.MaxConcurrent)
 		}
 	}
+	// A real migration wins over a rehearsal: it stops, its copy is gone
+	// from the target, before the migration exists.
+	if err := s.yieldRehearsal(ctx, tenant.ClientKey); err != nil {
+		return nil, err
+	}
 	now := s.now().UTC()
 	m := &realmhook.Migration{
 		ClientKey:   tenant.ClientKey,
@@ -237,6 +242,11 @@ func (s *Service) Start(ctx context.Context, realm string, tenant *realmhook.Ten
 // that still takes writes.
 func (s *Service) startScheduled(ctx context.Context, realm string, st store.Store, m *realmhook.Migration, req Request) error {
 	if err := s.checkWindow(m); err != nil {
+		return err
+	}
+	// Scheduled elsewhere (another replica), a rehearsal here may have begun
+	// since.
+	if err := s.yieldRehearsal(ctx, m.ClientKey); err != nil {
 		return err
 	}
 	t, err := s.frozenTenant(ctx, st, m)

@@ -101,6 +101,8 @@ type Service struct {
 	// status answers Status from memory, refreshed at most every
 	// StatusMaxStale, and is told of every transition made here.
 	status *statusCache
+	// rehearsals are this process's dry runs of migrations.
+	rehearsals rehearsals
 }
 
 // holder is one in-process claim on a migration.

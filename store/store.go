@@ -291,6 +291,12 @@ type Store interface {
 	// columns (serial, identity) past the largest value the table holds, so
 	// that the app's next insert does not collide with a copied row.
 	AdvanceSequences(ctx context.Context, table string) error
+	// Snapshot returns a read-only view of the database as of now, for
+	// reading a tenant that is not frozen (a rehearsal): its ReadRows,
+	// ScanRows and CountRows all see one consistent committed state,
+	// whatever is written meanwhile, and nothing can be written through it.
+	// Close ends the snapshot, not the database.
+	Snapshot(ctx context.Context) (Snapshot, error)
 	// DeleteRows deletes the tenant's rows whose key is greater than after, or
 	// all of the tenant's rows when after is nil, and returns how many.
 	DeleteRows(ctx context.Context, t Table, clientKey string, after Row) (int64, error)
@@ -318,6 +324,25 @@ func CheckEvents(events []realmhook.Event) error {
 		}
 	}
 	return nil
+}
+
+// Reader is what a copy reads of its source: a Store, or a Snapshot of one.
+type Reader interface {
+	// Backend names the store's implementation.
+	Backend() string
+	Columns(ctx context.Context, table string) ([]string, error)
+	ColumnTypes(ctx context.Context, table string) ([]string, error)
+	ReadRows(ctx context.Context, t Table, columns []string, clientKey string, after Row, limit int) ([]Row, error)
+	ScanRows(ctx context.Context, t Table, columns []string, clientKey string, fn func(Row) error) error
+	CountRows(ctx context.Context, t Table, clientKey string) (int64, error)
+}
+
+// Snapshot is a read-only view of a realm's database as of one moment:
+// every read sees the same committed state.
+type Snapshot interface {
+	Reader
+	// Close ends the snapshot (its transaction).
+	Close() error
 }
 
 // CheckUniqueKey is CheckTable's one rule, shared by the backends: among a

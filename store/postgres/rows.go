@@ -283,6 +283,10 @@ func (s *Store) Columns(ctx context.Context, table string) ([]string, error) {
 // ReadRows returns up to limit of the tenant's rows with key greater than
 // after, in key order (byte order for text), using the key's index.
 func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, clientKey string, after store.Row, limit int) ([]store.Row, error) {
+	return s.readRows(ctx, s.onPool(), t, columns, clientKey, after, limit)
+}
+
+func (s *Store) readRows(ctx context.Context, on reads, t store.Table, columns []string, clientKey string, after store.Row, limit int) ([]store.Row, error) {
 	if limit <= 0 {
 		return nil, realmhook.Errorf(realmhook.EINVALID, "limit %d must be positive", limit)
 	}
@@ -308,9 +312,9 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 		" ORDER BY " + tt.orderBy() + " LIMIT $" + strconv.Itoa(len(args))
 
 	var out []store.Row
-	err = s.run(ctx, true, func(ctx context.Context) error {
+	err = on.run(ctx, func(ctx context.Context) error {
 		out = make([]store.Row, 0, min(limit, 4096))
-		rows, err := s.pool.Query(ctx, sql, args...)
+		rows, err := on.q.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -334,6 +338,10 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 // ScanRows streams the tenant's rows through fn from one query, in no
 // particular order, in one Row slice reused for every row.
 func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, clientKey string, fn func(store.Row) error) error {
+	return s.scanRows(ctx, s.onPool(), t, columns, clientKey, fn)
+}
+
+func (s *Store) scanRows(ctx context.Context, on reads, t store.Table, columns []string, clientKey string, fn func(store.Row) error) error {
 	tt, err := s.resolve(ctx, t)
 	if err != nil {
 		return err
@@ -348,8 +356,8 @@ func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, c
 	}
 	sql := "SELECT " + selectList(cols) + " FROM " + tt.quoted + " WHERE " + where
 	var fnErr error
-	err = s.run(ctx, true, func(ctx context.Context) error {
-		rows, err := s.pool.Query(ctx, sql, args...)
+	err = on.run(ctx, func(ctx context.Context) error {
+		rows, err := on.q.Query(ctx, sql, args...)
 		if err != nil {
 			return err
 		}
@@ -385,6 +393,10 @@ func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, c
 
 // CountRows counts the tenant's rows.
 func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) (int64, error) {
+	return s.countRows(ctx, s.onPool(), t, clientKey)
+}
+
+func (s *Store) countRows(ctx context.Context, on reads, t store.Table, clientKey string) (int64, error) {
 	tt, err := s.resolve(ctx, t)
 	if err != nil {
 		return 0, err
@@ -394,8 +406,8 @@ func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) 
 		return 0, err
 	}
 	var n int64
-	err = s.run(ctx, true, func(ctx context.Context) error {
-		return s.pool.QueryRow(ctx, "SELECT count(*) FROM "+tt.quoted+" WHERE "+where, args...).Scan(&n)
+	err = on.run(ctx, func(ctx context.Context) error {
+		return on.q.QueryRow(ctx, "SELECT count(*) FROM "+tt.quoted+" WHERE "+where, args...).Scan(&n)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("count rows of %s: %w", t.Name, dataError(err))

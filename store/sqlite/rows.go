@@ -166,6 +166,10 @@ func keyAfter(keys []string) string {
 
 // ReadRows returns up to limit of the tenant's rows with key after `after`, by key.
 func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, clientKey string, after store.Row, limit int) ([]store.Row, error) {
+	return s.readRows(ctx, s.r, t, columns, clientKey, after, limit)
+}
+
+func (s *Store) readRows(ctx context.Context, db queryer, t store.Table, columns []string, clientKey string, after store.Row, limit int) ([]store.Row, error) {
 	if err := checkKey(t, after); err != nil {
 		return nil, err
 	}
@@ -201,7 +205,7 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 	args = append(args, limit)
 
 	out := make([]store.Row, 0, min(limit, 1024))
-	err = s.query(ctx, columns, q, args, false, func(r store.Row) error {
+	err = s.query(ctx, db, columns, q, args, false, func(r store.Row) error {
 		out = append(out, r)
 		return nil
 	})
@@ -214,6 +218,10 @@ func (s *Store) ReadRows(ctx context.Context, t store.Table, columns []string, c
 // ScanRows calls fn for every row of the tenant, in one Row slice reused for
 // every row, and stops at fn's first error, which it returns as is.
 func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, clientKey string, fn func(store.Row) error) error {
+	return s.scanRows(ctx, s.r, t, columns, clientKey, fn)
+}
+
+func (s *Store) scanRows(ctx context.Context, db queryer, t store.Table, columns []string, clientKey string, fn func(store.Row) error) error {
 	if err := checkColumns(t, columns); err != nil {
 		return err
 	}
@@ -223,7 +231,7 @@ func (s *Store) ScanRows(ctx context.Context, t store.Table, columns []string, c
 	}
 	q := "SELECT " + rawList(columns) + " FROM " + quote(t.Name) + " WHERE " + quote(t.TenantColumn) + " = ?"
 	var fnErr error
-	err = s.query(ctx, columns, q, []any{clientKey}, true, func(r store.Row) error {
+	err = s.query(ctx, db, columns, q, []any{clientKey}, true, func(r store.Row) error {
 		fnErr = fn(r)
 		return fnErr
 	})
@@ -242,11 +250,17 @@ func checkColumns(t store.Table, columns []string) error {
 	return nil
 }
 
-// query runs a query on the read pool and hands each row to fn, every
+// queryer is what reads run on: the read pool, or a snapshot's transaction.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// query runs a query on db and hands each row to fn, every
 // value as SQLite stores it (see rawList). Each row is a fresh slice, so fn
 // may keep it, unless reuse: then one slice serves every row.
-func (s *Store) query(ctx context.Context, columns []string, q string, args []any, reuse bool, fn func(store.Row) error) error {
-	rows, err := s.r.QueryContext(ctx, q, args...)
+func (s *Store) query(ctx context.Context, db queryer, columns []string, q string, args []any, reuse bool, fn func(store.Row) error) error {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -304,11 +318,15 @@ const slabRows = 256
 
 // CountRows counts the tenant's rows.
 func (s *Store) CountRows(ctx context.Context, t store.Table, clientKey string) (int64, error) {
+	return s.countRows(ctx, s.r, t, clientKey)
+}
+
+func (s *Store) countRows(ctx context.Context, db queryer, t store.Table, clientKey string) (int64, error) {
 	if _, err := s.table(ctx, t.Name, []string{t.TenantColumn}); err != nil {
 		return 0, fmt.Errorf("count %s: %w", t.Name, err)
 	}
 	var n int64
-	err := s.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quote(t.Name)+" WHERE "+quote(t.TenantColumn)+" = ?", clientKey).Scan(&n)
+	err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+quote(t.Name)+" WHERE "+quote(t.TenantColumn)+" = ?", clientKey).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", t.Name, unavailable(err))
 	}

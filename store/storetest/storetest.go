@@ -73,5 +73,6 @@ func Run(t *testing.T, h Harness) {
 	t.Run("CheckTable", func(t *testing.T) { testCheckTable(t, h) })
 	t.Run("TenantTransitions", func(t *testing.T) { testTenantTransitions(t, h) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, h) })
+	t.Run("Snapshot", func(t *testing.T) { testSnapshot(t, h) })
 	t.Run("Unavailable", func(t *testing.T) { testUnavailable(t, h) })
 }
