@@ -227,3 +227,37 @@ func TestMigrationsWatch(t *testing.T) {
 		t.Fatalf("watch did not end after the commit; output %q", out.String())
 	}
 }
+
+func TestRehearse(t *testing.T) {
+	a := startAdminServer(t)
+	t.Setenv(envAdminURL, a.url)
+	t.Setenv(envAdminToken, adminToken)
+	r := mustRun(t, "rehearse", "acme", "--to", "US", "--window", "1h30m", "--interval", "20ms")
+	if r.code != exitOK {
+		t.Fatalf("exit %d, stderr %q, stdout %q", r.code, r.stderr, r.stdout)
+	}
+	for _, w := range []string{"rehearsing acme EU → US", "4/4 rows", "passed: 4 rows in", "fits the 1h30m0s window", "verified 4 rows"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, r.stdout)
+		}
+	}
+	us, _ := a.srv.Realms().Get("US")
+	if _, err := us.Store.GetTenant(t.Context(), "acme"); realmhook.ErrorCode(err) != realmhook.ENOTFOUND {
+		t.Errorf("the target holds the tenant after the rehearsal: %v", err)
+	}
+
+	j := mustRun(t, "rehearse", "acme", "--to", "US", "--output", "json", "--interval", "20ms")
+	var got struct {
+		State    string
+		Verified bool
+	}
+	if j.code != exitOK || json.Unmarshal([]byte(j.stdout), &got) != nil || got.State != "passed" || !got.Verified {
+		t.Errorf("--output json: exit %d, %q", j.code, j.stdout)
+	}
+	if r := mustRun(t, "rehearse", "acme"); r.code != exitUsage {
+		t.Errorf("without --to: exit %d", r.code)
+	}
+	if r := mustRun(t, "rehearse", "acme", "--to", "EU"); r.code != exitFailure || !strings.Contains(r.stderr, "own realm") {
+		t.Errorf("to its own realm: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

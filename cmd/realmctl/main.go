@@ -47,6 +47,7 @@ var commands = map[string]command{
 	"migrations": {runMigrations, "list migrations with progress; --watch draws live progress bars (admin API)"},
 	"migration":  {runMigration, "show a migration and its events (admin API)"},
 	"purge":      {runPurge, "delete a moved tenant's leftover copy now (admin API)"},
+	"rehearse":   {runRehearse, "copy a tenant into another realm, verify and discard it: will its move fit the window? (admin API)"},
 	"wait":       {runWait, "wait until each URL answers 200 (wait http://localhost:8080/readyz)"},
 }
 

@@ -6,7 +6,8 @@
 
 // The admin API: what an operator (realmctl, the /admin page) asks a
 // realmhook process about the realms it knows, their tenants and their
-// migrations. Every call but PurgeTenant only reads. It is served on
+// migrations. Every call but PurgeTenant only reads; StartRehearsal writes
+// only a copy in the target realm, which it discards. It is served on
 // admin.listen, apart from the public listener, behind the bearer token in
 // admin.token.
 
@@ -1335,6 +1336,426 @@ func (x *PurgeTenantResponse) GetPurged() bool {
 	return false
 }
 
+type StartRehearsalRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ClientKey string                 `protobuf:"bytes,1,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
+	// target_realm is the realm to rehearse moving the tenant to.
+	TargetRealm string `protobuf:"bytes,2,opt,name=target_realm,json=targetRealm,proto3" json:"target_realm,omitempty"`
+	// window is what the rehearsal is measured against; default 90 minutes.
+	Window        *durationpb.Duration `protobuf:"bytes,3,opt,name=window,proto3" json:"window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartRehearsalRequest) Reset() {
+	*x = StartRehearsalRequest{}
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartRehearsalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartRehearsalRequest) ProtoMessage() {}
+
+func (x *StartRehearsalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartRehearsalRequest.ProtoReflect.Descriptor instead.
+func (*StartRehearsalRequest) Descriptor() ([]byte, []int) {
+	return file_realmhook_admin_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *StartRehearsalRequest) GetClientKey() string {
+	if x != nil {
+		return x.ClientKey
+	}
+	return ""
+}
+
+func (x *StartRehearsalRequest) GetTargetRealm() string {
+	if x != nil {
+		return x.TargetRealm
+	}
+	return ""
+}
+
+func (x *StartRehearsalRequest) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+type StartRehearsalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rehearsal     *Rehearsal             `protobuf:"bytes,1,opt,name=rehearsal,proto3" json:"rehearsal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartRehearsalResponse) Reset() {
+	*x = StartRehearsalResponse{}
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartRehearsalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartRehearsalResponse) ProtoMessage() {}
+
+func (x *StartRehearsalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartRehearsalResponse.ProtoReflect.Descriptor instead.
+func (*StartRehearsalResponse) Descriptor() ([]byte, []int) {
+	return file_realmhook_admin_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StartRehearsalResponse) GetRehearsal() *Rehearsal {
+	if x != nil {
+		return x.Rehearsal
+	}
+	return nil
+}
+
+type GetRehearsalRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRehearsalRequest) Reset() {
+	*x = GetRehearsalRequest{}
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRehearsalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRehearsalRequest) ProtoMessage() {}
+
+func (x *GetRehearsalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRehearsalRequest.ProtoReflect.Descriptor instead.
+func (*GetRehearsalRequest) Descriptor() ([]byte, []int) {
+	return file_realmhook_admin_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetRehearsalRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type GetRehearsalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rehearsal     *Rehearsal             `protobuf:"bytes,1,opt,name=rehearsal,proto3" json:"rehearsal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRehearsalResponse) Reset() {
+	*x = GetRehearsalResponse{}
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRehearsalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRehearsalResponse) ProtoMessage() {}
+
+func (x *GetRehearsalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRehearsalResponse.ProtoReflect.Descriptor instead.
+func (*GetRehearsalResponse) Descriptor() ([]byte, []int) {
+	return file_realmhook_admin_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *GetRehearsalResponse) GetRehearsal() *Rehearsal {
+	if x != nil {
+		return x.Rehearsal
+	}
+	return nil
+}
+
+type ListRehearsalsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRehearsalsRequest) Reset() {
+	*x = ListRehearsalsRequest{}
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRehearsalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRehearsalsRequest) ProtoMessage() {}
+
+func (x *ListRehearsalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRehearsalsRequest.ProtoReflect.Descriptor instead.
+func (*ListRehearsalsRequest) Descriptor() ([]byte, []int) {
+	return file_realmhook_admin_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+type ListRehearsalsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rehearsals    []*Rehearsal           `protobuf:"bytes,1,rep,name=rehearsals,proto3" json:"rehearsals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRehearsalsResponse) Reset() {
+	*x = ListRehearsalsResponse{}
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRehearsalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRehearsalsResponse) ProtoMessage() {}
+
+func (x *ListRehearsalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRehearsalsResponse.ProtoReflect.Descriptor instead.
+func (*ListRehearsalsResponse) Descriptor() ([]byte, []int) {
+	return file_realmhook_admin_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ListRehearsalsResponse) GetRehearsals() []*Rehearsal {
+	if x != nil {
+		return x.Rehearsals
+	}
+	return nil
+}
+
+type Rehearsal struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ClientKey   string                 `protobuf:"bytes,2,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
+	SourceRealm string                 `protobuf:"bytes,3,opt,name=source_realm,json=sourceRealm,proto3" json:"source_realm,omitempty"`
+	TargetRealm string                 `protobuf:"bytes,4,opt,name=target_realm,json=targetRealm,proto3" json:"target_realm,omitempty"`
+	// state is running, passed, failed or cancelled.
+	State  string               `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	Window *durationpb.Duration `protobuf:"bytes,6,opt,name=window,proto3" json:"window,omitempty"`
+	// progress has the rows copied of the rows the snapshot holds.
+	Progress  *Progress              `protobuf:"bytes,7,opt,name=progress,proto3" json:"progress,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	EndedAt   *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	// duration is how long the copy and verification took (so far).
+	Duration *durationpb.Duration `protobuf:"bytes,10,opt,name=duration,proto3" json:"duration,omitempty"`
+	// verified: the target's copy had the source's row counts and checksums.
+	Verified bool `protobuf:"varint,11,opt,name=verified,proto3" json:"verified,omitempty"`
+	// detail is the verification's result or what ended the rehearsal.
+	Detail string `protobuf:"bytes,12,opt,name=detail,proto3" json:"detail,omitempty"`
+	// fits_window: passed within window.
+	FitsWindow    bool `protobuf:"varint,13,opt,name=fits_window,json=fitsWindow,proto3" json:"fits_window,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rehearsal) Reset() {
+	*x = Rehearsal{}
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rehearsal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rehearsal) ProtoMessage() {}
+
+func (x *Rehearsal) ProtoReflect() protoreflect.Message {
+	mi := &file_realmhook_admin_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rehearsal.ProtoReflect.Descriptor instead.
+func (*Rehearsal) Descriptor() ([]byte, []int) {
+	return file_realmhook_admin_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Rehearsal) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Rehearsal) GetClientKey() string {
+	if x != nil {
+		return x.ClientKey
+	}
+	return ""
+}
+
+func (x *Rehearsal) GetSourceRealm() string {
+	if x != nil {
+		return x.SourceRealm
+	}
+	return ""
+}
+
+func (x *Rehearsal) GetTargetRealm() string {
+	if x != nil {
+		return x.TargetRealm
+	}
+	return ""
+}
+
+func (x *Rehearsal) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Rehearsal) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *Rehearsal) GetProgress() *Progress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+func (x *Rehearsal) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *Rehearsal) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
+func (x *Rehearsal) GetDuration() *durationpb.Duration {
+	if x != nil {
+		return x.Duration
+	}
+	return nil
+}
+
+func (x *Rehearsal) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *Rehearsal) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *Rehearsal) GetFitsWindow() bool {
+	if x != nil {
+		return x.FitsWindow
+	}
+	return false
+}
+
 var File_realmhook_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_realmhook_admin_v1_admin_proto_rawDesc = "" +
@@ -1457,7 +1878,41 @@ const file_realmhook_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"client_key\x18\x02 \x01(\tR\tclientKey\"-\n" +
 	"\x13PurgeTenantResponse\x12\x16\n" +
-	"\x06purged\x18\x01 \x01(\bR\x06purged2\xef\x04\n" +
+	"\x06purged\x18\x01 \x01(\bR\x06purged\"\x8c\x01\n" +
+	"\x15StartRehearsalRequest\x12\x1d\n" +
+	"\n" +
+	"client_key\x18\x01 \x01(\tR\tclientKey\x12!\n" +
+	"\ftarget_realm\x18\x02 \x01(\tR\vtargetRealm\x121\n" +
+	"\x06window\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06window\"U\n" +
+	"\x16StartRehearsalResponse\x12;\n" +
+	"\trehearsal\x18\x01 \x01(\v2\x1d.realmhook.admin.v1.RehearsalR\trehearsal\"%\n" +
+	"\x13GetRehearsalRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"S\n" +
+	"\x14GetRehearsalResponse\x12;\n" +
+	"\trehearsal\x18\x01 \x01(\v2\x1d.realmhook.admin.v1.RehearsalR\trehearsal\"\x17\n" +
+	"\x15ListRehearsalsRequest\"W\n" +
+	"\x16ListRehearsalsResponse\x12=\n" +
+	"\n" +
+	"rehearsals\x18\x01 \x03(\v2\x1d.realmhook.admin.v1.RehearsalR\n" +
+	"rehearsals\"\x81\x04\n" +
+	"\tRehearsal\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"client_key\x18\x02 \x01(\tR\tclientKey\x12!\n" +
+	"\fsource_realm\x18\x03 \x01(\tR\vsourceRealm\x12!\n" +
+	"\ftarget_realm\x18\x04 \x01(\tR\vtargetRealm\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x121\n" +
+	"\x06window\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\x06window\x128\n" +
+	"\bprogress\x18\a \x01(\v2\x1c.realmhook.admin.v1.ProgressR\bprogress\x129\n" +
+	"\n" +
+	"started_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x125\n" +
+	"\bended_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\x125\n" +
+	"\bduration\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x1a\n" +
+	"\bverified\x18\v \x01(\bR\bverified\x12\x16\n" +
+	"\x06detail\x18\f \x01(\tR\x06detail\x12\x1f\n" +
+	"\vfits_window\x18\r \x01(\bR\n" +
+	"fitsWindow2\xb0\a\n" +
 	"\fAdminService\x12`\n" +
 	"\n" +
 	"ListRealms\x12%.realmhook.admin.v1.ListRealmsRequest\x1a&.realmhook.admin.v1.ListRealmsResponse\"\x03\x90\x02\x01\x12c\n" +
@@ -1465,7 +1920,10 @@ const file_realmhook_admin_v1_admin_proto_rawDesc = "" +
 	"\tGetTenant\x12$.realmhook.admin.v1.GetTenantRequest\x1a%.realmhook.admin.v1.GetTenantResponse\"\x03\x90\x02\x01\x12l\n" +
 	"\x0eListMigrations\x12).realmhook.admin.v1.ListMigrationsRequest\x1a*.realmhook.admin.v1.ListMigrationsResponse\"\x03\x90\x02\x01\x12f\n" +
 	"\fGetMigration\x12'.realmhook.admin.v1.GetMigrationRequest\x1a(.realmhook.admin.v1.GetMigrationResponse\"\x03\x90\x02\x01\x12c\n" +
-	"\vPurgeTenant\x12&.realmhook.admin.v1.PurgeTenantRequest\x1a'.realmhook.admin.v1.PurgeTenantResponse\"\x03\x90\x02\x02B\xcd\x01\n" +
+	"\vPurgeTenant\x12&.realmhook.admin.v1.PurgeTenantRequest\x1a'.realmhook.admin.v1.PurgeTenantResponse\"\x03\x90\x02\x02\x12i\n" +
+	"\x0eStartRehearsal\x12).realmhook.admin.v1.StartRehearsalRequest\x1a*.realmhook.admin.v1.StartRehearsalResponse\"\x00\x12f\n" +
+	"\fGetRehearsal\x12'.realmhook.admin.v1.GetRehearsalRequest\x1a(.realmhook.admin.v1.GetRehearsalResponse\"\x03\x90\x02\x01\x12l\n" +
+	"\x0eListRehearsals\x12).realmhook.admin.v1.ListRehearsalsRequest\x1a*.realmhook.admin.v1.ListRehearsalsResponse\"\x03\x90\x02\x01B\xcd\x01\n" +
 	"\x16com.realmhook.admin.v1B\n" +
 	"AdminProtoP\x01Z=github.com/realmhook/realmhook/gen/realmhook/admin/v1;adminv1\xa2\x02\x03RAX\xaa\x02\x12Realmhook.Admin.V1\xca\x02\x12Realmhook\\Admin\\V1\xe2\x02\x1eRealmhook\\Admin\\V1\\GPBMetadata\xea\x02\x14Realmhook::Admin::V1b\x06proto3"
 
@@ -1481,7 +1939,7 @@ func file_realmhook_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_realmhook_admin_v1_admin_proto_rawDescData
 }
 
-var file_realmhook_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_realmhook_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_realmhook_admin_v1_admin_proto_goTypes = []any{
 	(*ListRealmsRequest)(nil),      // 0: realmhook.admin.v1.ListRealmsRequest
 	(*ListRealmsResponse)(nil),     // 1: realmhook.admin.v1.ListRealmsResponse
@@ -1502,51 +1960,73 @@ var file_realmhook_admin_v1_admin_proto_goTypes = []any{
 	(*MigrationEvent)(nil),         // 16: realmhook.admin.v1.MigrationEvent
 	(*PurgeTenantRequest)(nil),     // 17: realmhook.admin.v1.PurgeTenantRequest
 	(*PurgeTenantResponse)(nil),    // 18: realmhook.admin.v1.PurgeTenantResponse
-	nil,                            // 19: realmhook.admin.v1.Realm.TenantCountsEntry
-	(*timestamppb.Timestamp)(nil),  // 20: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),    // 21: google.protobuf.Duration
+	(*StartRehearsalRequest)(nil),  // 19: realmhook.admin.v1.StartRehearsalRequest
+	(*StartRehearsalResponse)(nil), // 20: realmhook.admin.v1.StartRehearsalResponse
+	(*GetRehearsalRequest)(nil),    // 21: realmhook.admin.v1.GetRehearsalRequest
+	(*GetRehearsalResponse)(nil),   // 22: realmhook.admin.v1.GetRehearsalResponse
+	(*ListRehearsalsRequest)(nil),  // 23: realmhook.admin.v1.ListRehearsalsRequest
+	(*ListRehearsalsResponse)(nil), // 24: realmhook.admin.v1.ListRehearsalsResponse
+	(*Rehearsal)(nil),              // 25: realmhook.admin.v1.Rehearsal
+	nil,                            // 26: realmhook.admin.v1.Realm.TenantCountsEntry
+	(*timestamppb.Timestamp)(nil),  // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),    // 28: google.protobuf.Duration
 }
 var file_realmhook_admin_v1_admin_proto_depIdxs = []int32{
 	2,  // 0: realmhook.admin.v1.ListRealmsResponse.realms:type_name -> realmhook.admin.v1.Realm
-	19, // 1: realmhook.admin.v1.Realm.tenant_counts:type_name -> realmhook.admin.v1.Realm.TenantCountsEntry
+	26, // 1: realmhook.admin.v1.Realm.tenant_counts:type_name -> realmhook.admin.v1.Realm.TenantCountsEntry
 	3,  // 2: realmhook.admin.v1.Realm.health:type_name -> realmhook.admin.v1.Health
 	4,  // 3: realmhook.admin.v1.Health.checks:type_name -> realmhook.admin.v1.HealthCheck
-	20, // 4: realmhook.admin.v1.Health.probed_at:type_name -> google.protobuf.Timestamp
-	21, // 5: realmhook.admin.v1.HealthCheck.latency:type_name -> google.protobuf.Duration
+	27, // 4: realmhook.admin.v1.Health.probed_at:type_name -> google.protobuf.Timestamp
+	28, // 5: realmhook.admin.v1.HealthCheck.latency:type_name -> google.protobuf.Duration
 	7,  // 6: realmhook.admin.v1.ListTenantsResponse.tenants:type_name -> realmhook.admin.v1.Tenant
-	20, // 7: realmhook.admin.v1.Tenant.purge_after:type_name -> google.protobuf.Timestamp
-	20, // 8: realmhook.admin.v1.Tenant.installed_at:type_name -> google.protobuf.Timestamp
-	20, // 9: realmhook.admin.v1.Tenant.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 7: realmhook.admin.v1.Tenant.purge_after:type_name -> google.protobuf.Timestamp
+	27, // 8: realmhook.admin.v1.Tenant.installed_at:type_name -> google.protobuf.Timestamp
+	27, // 9: realmhook.admin.v1.Tenant.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 10: realmhook.admin.v1.GetTenantResponse.records:type_name -> realmhook.admin.v1.Tenant
 	12, // 11: realmhook.admin.v1.GetTenantResponse.migrations:type_name -> realmhook.admin.v1.Migration
 	12, // 12: realmhook.admin.v1.ListMigrationsResponse.migrations:type_name -> realmhook.admin.v1.Migration
-	20, // 13: realmhook.admin.v1.Migration.start_time:type_name -> google.protobuf.Timestamp
-	20, // 14: realmhook.admin.v1.Migration.end_time:type_name -> google.protobuf.Timestamp
+	27, // 13: realmhook.admin.v1.Migration.start_time:type_name -> google.protobuf.Timestamp
+	27, // 14: realmhook.admin.v1.Migration.end_time:type_name -> google.protobuf.Timestamp
 	13, // 15: realmhook.admin.v1.Migration.progress:type_name -> realmhook.admin.v1.Progress
-	20, // 16: realmhook.admin.v1.Migration.created_at:type_name -> google.protobuf.Timestamp
-	20, // 17: realmhook.admin.v1.Migration.updated_at:type_name -> google.protobuf.Timestamp
-	20, // 18: realmhook.admin.v1.Progress.copy_started_at:type_name -> google.protobuf.Timestamp
-	20, // 19: realmhook.admin.v1.Progress.eta:type_name -> google.protobuf.Timestamp
+	27, // 16: realmhook.admin.v1.Migration.created_at:type_name -> google.protobuf.Timestamp
+	27, // 17: realmhook.admin.v1.Migration.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 18: realmhook.admin.v1.Progress.copy_started_at:type_name -> google.protobuf.Timestamp
+	27, // 19: realmhook.admin.v1.Progress.eta:type_name -> google.protobuf.Timestamp
 	12, // 20: realmhook.admin.v1.GetMigrationResponse.migration:type_name -> realmhook.admin.v1.Migration
 	16, // 21: realmhook.admin.v1.GetMigrationResponse.events:type_name -> realmhook.admin.v1.MigrationEvent
-	20, // 22: realmhook.admin.v1.MigrationEvent.at:type_name -> google.protobuf.Timestamp
-	0,  // 23: realmhook.admin.v1.AdminService.ListRealms:input_type -> realmhook.admin.v1.ListRealmsRequest
-	5,  // 24: realmhook.admin.v1.AdminService.ListTenants:input_type -> realmhook.admin.v1.ListTenantsRequest
-	8,  // 25: realmhook.admin.v1.AdminService.GetTenant:input_type -> realmhook.admin.v1.GetTenantRequest
-	10, // 26: realmhook.admin.v1.AdminService.ListMigrations:input_type -> realmhook.admin.v1.ListMigrationsRequest
-	14, // 27: realmhook.admin.v1.AdminService.GetMigration:input_type -> realmhook.admin.v1.GetMigrationRequest
-	17, // 28: realmhook.admin.v1.AdminService.PurgeTenant:input_type -> realmhook.admin.v1.PurgeTenantRequest
-	1,  // 29: realmhook.admin.v1.AdminService.ListRealms:output_type -> realmhook.admin.v1.ListRealmsResponse
-	6,  // 30: realmhook.admin.v1.AdminService.ListTenants:output_type -> realmhook.admin.v1.ListTenantsResponse
-	9,  // 31: realmhook.admin.v1.AdminService.GetTenant:output_type -> realmhook.admin.v1.GetTenantResponse
-	11, // 32: realmhook.admin.v1.AdminService.ListMigrations:output_type -> realmhook.admin.v1.ListMigrationsResponse
-	15, // 33: realmhook.admin.v1.AdminService.GetMigration:output_type -> realmhook.admin.v1.GetMigrationResponse
-	18, // 34: realmhook.admin.v1.AdminService.PurgeTenant:output_type -> realmhook.admin.v1.PurgeTenantResponse
-	29, // [29:35] is the sub-list for method output_type
-	23, // [23:29] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	27, // 22: realmhook.admin.v1.MigrationEvent.at:type_name -> google.protobuf.Timestamp
+	28, // 23: realmhook.admin.v1.StartRehearsalRequest.window:type_name -> google.protobuf.Duration
+	25, // 24: realmhook.admin.v1.StartRehearsalResponse.rehearsal:type_name -> realmhook.admin.v1.Rehearsal
+	25, // 25: realmhook.admin.v1.GetRehearsalResponse.rehearsal:type_name -> realmhook.admin.v1.Rehearsal
+	25, // 26: realmhook.admin.v1.ListRehearsalsResponse.rehearsals:type_name -> realmhook.admin.v1.Rehearsal
+	28, // 27: realmhook.admin.v1.Rehearsal.window:type_name -> google.protobuf.Duration
+	13, // 28: realmhook.admin.v1.Rehearsal.progress:type_name -> realmhook.admin.v1.Progress
+	27, // 29: realmhook.admin.v1.Rehearsal.started_at:type_name -> google.protobuf.Timestamp
+	27, // 30: realmhook.admin.v1.Rehearsal.ended_at:type_name -> google.protobuf.Timestamp
+	28, // 31: realmhook.admin.v1.Rehearsal.duration:type_name -> google.protobuf.Duration
+	0,  // 32: realmhook.admin.v1.AdminService.ListRealms:input_type -> realmhook.admin.v1.ListRealmsRequest
+	5,  // 33: realmhook.admin.v1.AdminService.ListTenants:input_type -> realmhook.admin.v1.ListTenantsRequest
+	8,  // 34: realmhook.admin.v1.AdminService.GetTenant:input_type -> realmhook.admin.v1.GetTenantRequest
+	10, // 35: realmhook.admin.v1.AdminService.ListMigrations:input_type -> realmhook.admin.v1.ListMigrationsRequest
+	14, // 36: realmhook.admin.v1.AdminService.GetMigration:input_type -> realmhook.admin.v1.GetMigrationRequest
+	17, // 37: realmhook.admin.v1.AdminService.PurgeTenant:input_type -> realmhook.admin.v1.PurgeTenantRequest
+	19, // 38: realmhook.admin.v1.AdminService.StartRehearsal:input_type -> realmhook.admin.v1.StartRehearsalRequest
+	21, // 39: realmhook.admin.v1.AdminService.GetRehearsal:input_type -> realmhook.admin.v1.GetRehearsalRequest
+	23, // 40: realmhook.admin.v1.AdminService.ListRehearsals:input_type -> realmhook.admin.v1.ListRehearsalsRequest
+	1,  // 41: realmhook.admin.v1.AdminService.ListRealms:output_type -> realmhook.admin.v1.ListRealmsResponse
+	6,  // 42: realmhook.admin.v1.AdminService.ListTenants:output_type -> realmhook.admin.v1.ListTenantsResponse
+	9,  // 43: realmhook.admin.v1.AdminService.GetTenant:output_type -> realmhook.admin.v1.GetTenantResponse
+	11, // 44: realmhook.admin.v1.AdminService.ListMigrations:output_type -> realmhook.admin.v1.ListMigrationsResponse
+	15, // 45: realmhook.admin.v1.AdminService.GetMigration:output_type -> realmhook.admin.v1.GetMigrationResponse
+	18, // 46: realmhook.admin.v1.AdminService.PurgeTenant:output_type -> realmhook.admin.v1.PurgeTenantResponse
+	20, // 47: realmhook.admin.v1.AdminService.StartRehearsal:output_type -> realmhook.admin.v1.StartRehearsalResponse
+	22, // 48: realmhook.admin.v1.AdminService.GetRehearsal:output_type -> realmhook.admin.v1.GetRehearsalResponse
+	24, // 49: realmhook.admin.v1.AdminService.ListRehearsals:output_type -> realmhook.admin.v1.ListRehearsalsResponse
+	41, // [41:50] is the sub-list for method output_type
+	32, // [32:41] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_realmhook_admin_v1_admin_proto_init() }
@@ -1560,7 +2040,7 @@ func file_realmhook_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_realmhook_admin_v1_admin_proto_rawDesc), len(file_realmhook_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

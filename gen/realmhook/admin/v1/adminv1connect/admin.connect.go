@@ -4,7 +4,8 @@
 
 // The admin API: what an operator (realmctl, the /admin page) asks a
 // realmhook process about the realms it knows, their tenants and their
-// migrations. Every call but PurgeTenant only reads. It is served on
+// migrations. Every call but PurgeTenant only reads; StartRehearsal writes
+// only a copy in the target realm, which it discards. It is served on
 // admin.listen, apart from the public listener, behind the bearer token in
 // admin.token.
 package adminv1connect
@@ -54,6 +55,15 @@ const (
 	// AdminServicePurgeTenantProcedure is the fully-qualified name of the AdminService's PurgeTenant
 	// RPC.
 	AdminServicePurgeTenantProcedure = "/realmhook.admin.v1.AdminService/PurgeTenant"
+	// AdminServiceStartRehearsalProcedure is the fully-qualified name of the AdminService's
+	// StartRehearsal RPC.
+	AdminServiceStartRehearsalProcedure = "/realmhook.admin.v1.AdminService/StartRehearsal"
+	// AdminServiceGetRehearsalProcedure is the fully-qualified name of the AdminService's GetRehearsal
+	// RPC.
+	AdminServiceGetRehearsalProcedure = "/realmhook.admin.v1.AdminService/GetRehearsal"
+	// AdminServiceListRehearsalsProcedure is the fully-qualified name of the AdminService's
+	// ListRehearsals RPC.
+	AdminServiceListRehearsalsProcedure = "/realmhook.admin.v1.AdminService/ListRehearsals"
 )
 
 // AdminServiceClient is a client for the realmhook.admin.v1.AdminService service.
@@ -72,6 +82,15 @@ type AdminServiceClient interface {
 	// PurgeTenant deletes, now, the copy a moved tenant left in a realm, as
 	// the purge sweeper would once migration.purgeAfter passed.
 	PurgeTenant(context.Context, *connect.Request[v1.PurgeTenantRequest]) (*connect.Response[v1.PurgeTenantResponse], error)
+	// StartRehearsal starts a dry run of moving a tenant: copied into the
+	// target realm and verified as a migration would, from one snapshot of
+	// the source and without freezing the tenant, then discarded. It runs in
+	// the background; GetRehearsal follows it.
+	StartRehearsal(context.Context, *connect.Request[v1.StartRehearsalRequest]) (*connect.Response[v1.StartRehearsalResponse], error)
+	// GetRehearsal returns a rehearsal this process runs or ran.
+	GetRehearsal(context.Context, *connect.Request[v1.GetRehearsalRequest]) (*connect.Response[v1.GetRehearsalResponse], error)
+	// ListRehearsals returns this process's rehearsals, newest first.
+	ListRehearsals(context.Context, *connect.Request[v1.ListRehearsalsRequest]) (*connect.Response[v1.ListRehearsalsResponse], error)
 }
 
 // NewAdminServiceClient constructs a client for the realmhook.admin.v1.AdminService service. By
@@ -127,6 +146,26 @@ func NewAdminServiceClient(httpClient connect.HTTPClient, baseURL string, opts .
 			connect.WithIdempotency(connect.IdempotencyIdempotent),
 			connect.WithClientOptions(opts...),
 		),
+		startRehearsal: connect.NewClient[v1.StartRehearsalRequest, v1.StartRehearsalResponse](
+			httpClient,
+			baseURL+AdminServiceStartRehearsalProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("StartRehearsal")),
+			connect.WithClientOptions(opts...),
+		),
+		getRehearsal: connect.NewClient[v1.GetRehearsalRequest, v1.GetRehearsalResponse](
+			httpClient,
+			baseURL+AdminServiceGetRehearsalProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("GetRehearsal")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
+		listRehearsals: connect.NewClient[v1.ListRehearsalsRequest, v1.ListRehearsalsResponse](
+			httpClient,
+			baseURL+AdminServiceListRehearsalsProcedure,
+			connect.WithSchema(adminServiceMethods.ByName("ListRehearsals")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -138,6 +177,9 @@ type adminServiceClient struct {
 	listMigrations *connect.Client[v1.ListMigrationsRequest, v1.ListMigrationsResponse]
 	getMigration   *connect.Client[v1.GetMigrationRequest, v1.GetMigrationResponse]
 	purgeTenant    *connect.Client[v1.PurgeTenantRequest, v1.PurgeTenantResponse]
+	startRehearsal *connect.Client[v1.StartRehearsalRequest, v1.StartRehearsalResponse]
+	getRehearsal   *connect.Client[v1.GetRehearsalRequest, v1.GetRehearsalResponse]
+	listRehearsals *connect.Client[v1.ListRehearsalsRequest, v1.ListRehearsalsResponse]
 }
 
 // ListRealms calls realmhook.admin.v1.AdminService.ListRealms.
@@ -170,6 +212,21 @@ func (c *adminServiceClient) PurgeTenant(ctx context.Context, req *connect.Reque
 	return c.purgeTenant.CallUnary(ctx, req)
 }
 
+// StartRehearsal calls realmhook.admin.v1.AdminService.StartRehearsal.
+func (c *adminServiceClient) StartRehearsal(ctx context.Context, req *connect.Request[v1.StartRehearsalRequest]) (*connect.Response[v1.StartRehearsalResponse], error) {
+	return c.startRehearsal.CallUnary(ctx, req)
+}
+
+// GetRehearsal calls realmhook.admin.v1.AdminService.GetRehearsal.
+func (c *adminServiceClient) GetRehearsal(ctx context.Context, req *connect.Request[v1.GetRehearsalRequest]) (*connect.Response[v1.GetRehearsalResponse], error) {
+	return c.getRehearsal.CallUnary(ctx, req)
+}
+
+// ListRehearsals calls realmhook.admin.v1.AdminService.ListRehearsals.
+func (c *adminServiceClient) ListRehearsals(ctx context.Context, req *connect.Request[v1.ListRehearsalsRequest]) (*connect.Response[v1.ListRehearsalsResponse], error) {
+	return c.listRehearsals.CallUnary(ctx, req)
+}
+
 // AdminServiceHandler is an implementation of the realmhook.admin.v1.AdminService service.
 type AdminServiceHandler interface {
 	// ListRealms returns every configured realm with its probed health.
@@ -186,6 +243,15 @@ type AdminServiceHandler interface {
 	// PurgeTenant deletes, now, the copy a moved tenant left in a realm, as
 	// the purge sweeper would once migration.purgeAfter passed.
 	PurgeTenant(context.Context, *connect.Request[v1.PurgeTenantRequest]) (*connect.Response[v1.PurgeTenantResponse], error)
+	// StartRehearsal starts a dry run of moving a tenant: copied into the
+	// target realm and verified as a migration would, from one snapshot of
+	// the source and without freezing the tenant, then discarded. It runs in
+	// the background; GetRehearsal follows it.
+	StartRehearsal(context.Context, *connect.Request[v1.StartRehearsalRequest]) (*connect.Response[v1.StartRehearsalResponse], error)
+	// GetRehearsal returns a rehearsal this process runs or ran.
+	GetRehearsal(context.Context, *connect.Request[v1.GetRehearsalRequest]) (*connect.Response[v1.GetRehearsalResponse], error)
+	// ListRehearsals returns this process's rehearsals, newest first.
+	ListRehearsals(context.Context, *connect.Request[v1.ListRehearsalsRequest]) (*connect.Response[v1.ListRehearsalsResponse], error)
 }
 
 // NewAdminServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -237,6 +303,26 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 		connect.WithIdempotency(connect.IdempotencyIdempotent),
 		connect.WithHandlerOptions(opts...),
 	)
+	adminServiceStartRehearsalHandler := connect.NewUnaryHandler(
+		AdminServiceStartRehearsalProcedure,
+		svc.StartRehearsal,
+		connect.WithSchema(adminServiceMethods.ByName("StartRehearsal")),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceGetRehearsalHandler := connect.NewUnaryHandler(
+		AdminServiceGetRehearsalProcedure,
+		svc.GetRehearsal,
+		connect.WithSchema(adminServiceMethods.ByName("GetRehearsal")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
+	adminServiceListRehearsalsHandler := connect.NewUnaryHandler(
+		AdminServiceListRehearsalsProcedure,
+		svc.ListRehearsals,
+		connect.WithSchema(adminServiceMethods.ByName("ListRehearsals")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/realmhook.admin.v1.AdminService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AdminServiceListRealmsProcedure:
@@ -251,6 +337,12 @@ func NewAdminServiceHandler(svc AdminServiceHandler, opts ...connect.HandlerOpti
 			adminServiceGetMigrationHandler.ServeHTTP(w, r)
 		case AdminServicePurgeTenantProcedure:
 			adminServicePurgeTenantHandler.ServeHTTP(w, r)
+		case AdminServiceStartRehearsalProcedure:
+			adminServiceStartRehearsalHandler.ServeHTTP(w, r)
+		case AdminServiceGetRehearsalProcedure:
+			adminServiceGetRehearsalHandler.ServeHTTP(w, r)
+		case AdminServiceListRehearsalsProcedure:
+			adminServiceListRehearsalsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -282,4 +374,16 @@ func (UnimplementedAdminServiceHandler) GetMigration(context.Context, *connect.R
 
 func (UnimplementedAdminServiceHandler) PurgeTenant(context.Context, *connect.Request[v1.PurgeTenantRequest]) (*connect.Response[v1.PurgeTenantResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("realmhook.admin.v1.AdminService.PurgeTenant is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) StartRehearsal(context.Context, *connect.Request[v1.StartRehearsalRequest]) (*connect.Response[v1.StartRehearsalResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("realmhook.admin.v1.AdminService.StartRehearsal is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) GetRehearsal(context.Context, *connect.Request[v1.GetRehearsalRequest]) (*connect.Response[v1.GetRehearsalResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("realmhook.admin.v1.AdminService.GetRehearsal is not implemented"))
+}
+
+func (UnimplementedAdminServiceHandler) ListRehearsals(context.Context, *connect.Request[v1.ListRehearsalsRequest]) (*connect.Response[v1.ListRehearsalsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("realmhook.admin.v1.AdminService.ListRehearsals is not implemented"))
 }
