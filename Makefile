@@ -37,11 +37,15 @@ run-regional: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
+# Files tests keep for people to look at (the admin page's screenshots), by
+# package and test under $(ARTIFACTS)/_artifacts; not committed.
+ARTIFACTS ?= $(CURDIR)/test-artifacts
+
 ## test: vet, gofmt, and every test (unit, store conformance on SQLite and PostgreSQL, end-to-end) with the race detector
 test: vet fmt
 	@$(GO) test -count=1 -v -run '^TestSource$$' ./integration/pgtest | grep -E 'pgtest:|comes from' || true
-	@summary=$$(mktemp); \
-	REALMHOOK_SUITE_SUMMARY=$$summary $(GO) test -race -count=1 -timeout 20m $(PKGS); rc=$$?; \
+	@mkdir -p $(ARTIFACTS); summary=$$(mktemp); \
+	REALMHOOK_SUITE_SUMMARY=$$summary $(GO) test -race -count=1 -timeout 20m -artifacts -outputdir $(ARTIFACTS) $(PKGS); rc=$$?; \
 	if [ -s $$summary ]; then echo "== suite summary =="; sort $$summary; fi; rm -f $$summary; exit $$rc
 
 ## vet: go vet
@@ -141,7 +145,7 @@ qsh-vectors: refjs
 
 ## clean: remove ./bin and test leftovers
 clean:
-	rm -rf bin *.prof *.test
+	rm -rf bin *.prof *.test test-artifacts
 
 ## reset: forget the quickstart's tenants: delete the embedded shape's ./data and realmctl host's realmctl-host.json
 reset:

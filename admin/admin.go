@@ -1,6 +1,7 @@
 // Package admin is realmhook's operator API: the connect-go AdminService
 // (realms with probed health, tenants, migrations with progress and events,
-// purge now), served on its own listener behind a bearer token.
+// purge now, rehearsals), served on its own listener behind a bearer token,
+// and the /admin page that reads it.
 package admin
 
 import (
@@ -82,13 +83,17 @@ func New(opts Options) (*Service, error) {
 // Run probes every realm's health every ProbeInterval until ctx ends.
 func (s *Service) Run(ctx context.Context) { s.prober.run(ctx) }
 
-// Handler serves the admin API (and /metrics when Options.Metrics is set),
-// every route behind the bearer token.
+// Handler serves the admin API, /metrics when Options.Metrics is set (both
+// behind the bearer token), and the /admin page, which holds no data and
+// signs in to the API with the token.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	path, h := adminv1connect.NewAdminServiceHandler(&rpc{s},
 		connect.WithInterceptors(s.authInterceptor(), s.errorInterceptor()))
 	mux.Handle(path, h)
+	page := pageHandler()
+	mux.Handle("GET /admin", page)
+	mux.Handle("GET /admin/", page)
 	if s.opts.Metrics != nil {
 		mux.Handle("GET /metrics", s.requireToken(s.opts.Metrics))
 	}

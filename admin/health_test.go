@@ -75,6 +75,9 @@ func TestAdmin_HealthDatabaseStops(t *testing.T) {
 		var euURL string
 		e := newEnv(t, "postgres", func(c *config.Config) { euURL = c.Realms["EU"].Database })
 		first := e.waitHealth("EU", true).GetProbedAt().AsTime()
+		// The prober runs in the background (Run has checked the tables):
+		// the probe time moves on its own.
+		mustEventually(t, "a second probe", func() bool { return e.realmHealth("EU").GetProbedAt().AsTime().After(first) })
 		// The database stops taking connections and drops those it has.
 		u, err := url.Parse(euURL)
 		if err != nil {
@@ -119,6 +122,10 @@ func TestAdmin_HealthRemoteProcessStops(t *testing.T) {
 		remoteCfg.Realms[key] = r
 	}
 	remoteCfg.Serve = []string{"EU"}
+	remoteCfg.Internal.Secret = "internal-secret-0123456789"
+	for _, key := range []string{"global", "US"} {
+		remoteCfg.Realms[key] = config.Realm{BaseURL: remoteCfg.Realms[key].BaseURL, InternalURL: "http://127.0.0.1:1"}
+	}
 	remote, err := server.New(t.Context(), remoteCfg, server.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -129,9 +136,9 @@ func TestAdmin_HealthRemoteProcessStops(t *testing.T) {
 
 	e := newEnv(t, "sqlite", func(c *config.Config) {
 		c.Serve = []string{"global", "US"}
-		eu := c.Realms["EU"]
-		eu.InternalURL = remoteHTTP.URL
-		c.Realms["EU"] = eu
+		// A realm this process does not serve: no database, its process
+		// at its internalUrl.
+		c.Realms["EU"] = config.Realm{BaseURL: c.Realms["EU"].BaseURL, InternalURL: remoteHTTP.URL}
 		c.Internal.Secret = "internal-secret-0123456789"
 	})
 	h := e.waitHealth("EU", true)
