@@ -195,6 +195,18 @@ func TestAdmin_Tenants(t *testing.T) {
 				}
 				_, err = e.client.GetTenant(ctx, connect.NewRequest(&adminv1.GetTenantRequest{ClientKey: "nobody"}))
 				mustCode(t, err, connect.CodeNotFound)
+
+				forge := &realmhook.Tenant{ClientKey: "ck-forge", SharedSecret: "x", State: realmhook.TenantActive,
+					InstallationID: "ari:cloud:ecosystem::installation/7e1f", InstalledAt: t0, UpdatedAt: t0}
+				if err := e.store("US").PutTenant(ctx, forge); err != nil {
+					t.Fatal(err)
+				}
+				byInst, err := e.client.GetTenant(ctx, connect.NewRequest(&adminv1.GetTenantRequest{InstallationId: forge.InstallationID}))
+				if err != nil || len(byInst.Msg.GetRecords()) != 1 || byInst.Msg.GetRecords()[0].GetClientKey() != "ck-forge" {
+					t.Errorf("by installation: %v, %v; want ck-forge", byInst, err)
+				}
+				_, err = e.client.GetTenant(ctx, connect.NewRequest(&adminv1.GetTenantRequest{InstallationId: "ari:cloud:ecosystem::installation/none"}))
+				mustCode(t, err, connect.CodeNotFound)
 			})
 
 			t.Run("Migration", func(t *testing.T) {

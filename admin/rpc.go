@@ -152,8 +152,14 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 
 func (a *rpc) GetTenant(ctx context.Context, req *connect.Request[adminv1.GetTenantRequest]) (*connect.Response[adminv1.GetTenantResponse], error) {
 	key := req.Msg.GetClientKey()
+	if key == "" && req.Msg.GetInstallationId() != "" {
+		var err error
+		if key, err = a.s.byInstallation(ctx, req.Msg.GetInstallationId()); err != nil {
+			return nil, err
+		}
+	}
 	if key == "" {
-		return nil, realmhook.Errorf(realmhook.EINVALID, "client_key is required")
+		return nil, realmhook.Errorf(realmhook.EINVALID, "client_key or installation_id is required")
 	}
 	resp := &adminv1.GetTenantResponse{}
 	for _, r := range a.s.opts.Realms.Served() {
@@ -176,6 +182,21 @@ func (a *rpc) GetTenant(ctx context.Context, req *connect.Request[adminv1.GetTen
 		resp.Migrations = append(resp.Migrations, a.s.migrationProto(ctx, m))
 	}
 	return connect.NewResponse(resp), nil
+}
+
+// byInstallation returns the client key of the tenant a Forge installation
+// belongs to, looked up in every served realm.
+func (s *Service) byInstallation(ctx context.Context, installationID string) (string, error) {
+	for _, r := range s.opts.Realms.Served() {
+		keys, err := r.Store.FindTenants(ctx, []string{installationID}, "")
+		if err != nil {
+			return "", wrap(err, "find installation %q in realm %s", installationID, r.Key)
+		}
+		if len(keys) > 0 {
+			return keys[0], nil
+		}
+	}
+	return "", realmhook.Errorf(realmhook.ENOTFOUND, "no realm served here holds installation %q", installationID)
 }
 
 // migrations returns the served realms' migrations that keep says to,

@@ -203,10 +203,11 @@ async function showEvents(m) {
 
 let realmKeys = [];
 
-async function findTenant(clientKey) {
+async function findTenant(value, by) {
   const out = $("tenant");
   try {
-    const r = await rpc("GetTenant", { clientKey });
+    const r = await rpc("GetTenant", { [by]: value });
+    const clientKey = ((r.records || [])[0] || {}).clientKey || value;
     const records = el("div", { class: "scroll" }, el("table", {},
       el("caption", {}, `Tenant ${clientKey} in every realm served here`),
       el("thead", {}, el("tr", {}, ...["Realm", "State", "Frozen", "Installed", "Updated", "Site"].map((h) => el("th", { scope: "col" }, h)))),
@@ -219,7 +220,7 @@ async function findTenant(clientKey) {
     if (active) parts.push(rehearsalForm(clientKey, active.realm));
     out.replaceChildren(...parts);
   } catch (e) {
-    out.replaceChildren(el("p", { class: "error", role: "alert" }, e.code === "not_found" ? `No realm served here holds ${clientKey}.` : e.message));
+    out.replaceChildren(el("p", { class: "error", role: "alert" }, e.code === "not_found" ? `No realm served here holds ${value}.` : e.message));
     if (e.code === "unauthenticated") showSignIn("The token was refused.");
   }
 }
@@ -285,7 +286,7 @@ async function refresh() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("signin-form").addEventListener("submit", (ev) => { ev.preventDefault(); signIn($("token").value.trim()); });
-  $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); findTenant($("client-key").value.trim()); });
+  $("search-form").addEventListener("submit", (ev) => { ev.preventDefault(); findTenant($("client-key").value.trim(), $("search-by").value); });
   $("signout").addEventListener("click", () => { sessionStorage.removeItem(TOKEN_KEY); clearTimeout(timer); showSignIn(""); });
   if (sessionStorage.getItem(TOKEN_KEY)) signIn(sessionStorage.getItem(TOKEN_KEY)); else showSignIn("");
 });

@@ -607,10 +607,13 @@ func (x *Tenant) GetUpdatedAt() *timestamppb.Timestamp {
 }
 
 type GetTenantRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ClientKey     string                 `protobuf:"bytes,1,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ClientKey string                 `protobuf:"bytes,1,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
+	// installation_id finds the tenant of a Forge installation (its id or
+	// ARI) when client_key is empty.
+	InstallationId string `protobuf:"bytes,2,opt,name=installation_id,json=installationId,proto3" json:"installation_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetTenantRequest) Reset() {
@@ -646,6 +649,13 @@ func (*GetTenantRequest) Descriptor() ([]byte, []int) {
 func (x *GetTenantRequest) GetClientKey() string {
 	if x != nil {
 		return x.ClientKey
+	}
+	return ""
+}
+
+func (x *GetTenantRequest) GetInstallationId() string {
+	if x != nil {
+		return x.InstallationId
 	}
 	return ""
 }
@@ -1810,10 +1820,11 @@ const file_realmhook_admin_v1_admin_proto_rawDesc = "" +
 	"\aenabled\x18\v \x01(\bR\aenabled\x12=\n" +
 	"\finstalled_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\vinstalledAt\x129\n" +
 	"\n" +
-	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"1\n" +
+	"updated_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"Z\n" +
 	"\x10GetTenantRequest\x12\x1d\n" +
 	"\n" +
-	"client_key\x18\x01 \x01(\tR\tclientKey\"\x88\x01\n" +
+	"client_key\x18\x01 \x01(\tR\tclientKey\x12'\n" +
+	"\x0finstallation_id\x18\x02 \x01(\tR\x0einstallationId\"\x88\x01\n" +
 	"\x11GetTenantResponse\x124\n" +
 	"\arecords\x18\x01 \x03(\v2\x1a.realmhook.admin.v1.TenantR\arecords\x12=\n" +
 	"\n" +
