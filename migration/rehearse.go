@@ -197,12 +197,18 @@ func (s *Service) Rehearse(ctx context.Context, req RehearsalRequest) (*Rehearsa
 		defer s.wg.Done()
 		defer close(run.done)
 		defer cancel(nil)
-		s.runRehearsal(runCtx, st, peer, tenant, run)
+		end := s.runRehearsal(runCtx, st, peer, tenant, run)
+		// The copy is gone from the target and the tenant free for another
+		// rehearsal before anyone reads that this one ended.
 		reh.mu.Lock()
 		if reh.running[req.ClientKey] == run {
 			delete(reh.running, req.ClientKey)
 		}
 		reh.mu.Unlock()
+		run.update(end)
+		r := run.snapshot()
+		s.log.Info("rehearsal "+string(r.State), "tenant", r.ClientKey, "rehearsal_id", r.ID, "detail", r.Detail,
+			"rows", r.Progress.RowsCopied, "duration", r.Duration(r.EndedAt).String(), "fits_window", r.FitsWindow())
 	}()
 	return run.snapshot(), nil
 }
@@ -289,38 +295,39 @@ func (s *Service) yieldRehearsal(ctx context.Context, clientKey string) error {
 // runRehearsal is the rehearsal's job: prepare the target, copy every
 // table from one snapshot of the source with the migration's own copy
 // (copyTable), verify it as a migration does (verifyCopy), and discard the
-// copy whatever happened.
-func (s *Service) runRehearsal(ctx context.Context, st store.Store, peer Peer, tenant *realmhook.Tenant, run *rehearsalRun) {
+// copy whatever happened. It returns how to record the outcome.
+func (s *Service) runRehearsal(ctx context.Context, st store.Store, peer Peer, tenant *realmhook.Tenant, run *rehearsalRun) func(*Rehearsal) {
 	r := run.snapshot()
-	log := s.log.With("tenant", r.ClientKey, "rehearsal_id", r.ID)
 	// What the target knows the rehearsal by: a migration id of its own.
 	m := &realmhook.Migration{ClientKey: r.ClientKey, ID: r.ID, SourceRealm: r.SourceRealm, TargetRealm: r.TargetRealm,
 		State: realmhook.MigrationCopying, StartTime: r.StartedAt, EndTime: r.StartedAt.Add(r.Window)}
-	defer func() {
-		// Cleaned up even when cancelled: a context of its own.
-		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := peer.Discard(cctx, m, childrenFirst(s.tables)); err != nil {
-			log.Warn("rehearsal: discard the target's copy", "err", err)
-		}
-	}()
 	rows, err := s.rehearse(ctx, st, peer, tenant, m, run)
 	end := s.now().UTC()
-	run.update(func(r *Rehearsal) {
+	// Cleaned up even when cancelled: a context of its own.
+	cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	discardErr := peer.Discard(cctx, m, childrenFirst(s.tables))
+	if discardErr != nil {
+		s.log.Warn("rehearsal: discard the target's copy", "tenant", r.ClientKey, "rehearsal_id", r.ID, "err", discardErr)
+	}
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("rehearsal failed", "tenant", r.ClientKey, "rehearsal_id", r.ID, "err", err)
+	}
+	return func(r *Rehearsal) {
 		r.EndedAt = end
 		switch {
-		case err == nil:
+		case err == nil && discardErr == nil:
 			r.State, r.Verified = RehearsalPassed, true
 			r.Detail = fmt.Sprintf("verified %d rows in %d tables: counts and checksums equal", rows, len(s.tables))
-		case context.Cause(ctx) != nil && ctx.Err() != nil:
+		case err == nil:
+			r.State, r.Verified = RehearsalFailed, true
+			r.Detail = "verified, but its copy could not be discarded from the target: " + realmhook.ErrorMessage(discardErr)
+		case ctx.Err() != nil:
 			r.State, r.Detail = RehearsalCancelled, context.Cause(ctx).Error()
 		default:
 			r.State, r.Detail = RehearsalFailed, realmhook.ErrorMessage(err)
 		}
-	})
-	r = run.snapshot()
-	log.Info("rehearsal "+string(r.State), "detail", r.Detail, "rows", r.Progress.RowsCopied,
-		"duration", r.Duration(end).String(), "fits_window", r.FitsWindow(), "err", err)
+	}
 }
 
 func (s *Service) rehearse(ctx context.Context, st store.Store, peer Peer, tenant *realmhook.Tenant, m *realmhook.Migration, run *rehearsalRun) (int64, error) {
