@@ -100,3 +100,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
+
+// WriteError answers err as every realmhook route does, with the status of
+// its code in the one table and the JSON error body: for handlers outside
+// this package (egress) that must read the same.
+func (s *Server) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	s.writeError(w, r, err)
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/realmhook/realmhook/config"
 	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/descriptor"
+	"github.com/realmhook/realmhook/egress"
 	"github.com/realmhook/realmhook/forgefit"
 	"github.com/realmhook/realmhook/gateway"
 	"github.com/realmhook/realmhook/hooks"
@@ -56,6 +57,9 @@ type Server struct {
 	// outbox delivers lifecycle events to the gateway's upstreams; nil
 	// without a gateway.
 	outbox *outbox.Deliverer
+	// egress is the app's door to the product's REST API; nil without
+	// gateway.egressListen.
+	egress *egress.Handler
 }
 
 // Load reads a config file (as `realmhook serve --config` does) and builds
@@ -173,7 +177,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	}
 	s := &Server{cfg: cfg, logger: logger, registry: registry, migrations: migrations, hooks: h, baseURL: parsed.BaseURL, stopForge: stopForge,
 		internal: internalHandler(cfg, registry, h)}
-	if err := s.wireGatewayEvents(metrics); err != nil {
+	if err := errors.Join(s.wireGatewayEvents(metrics), s.wireEgress(parsed.Key)); err != nil {
 		stopForge()
 		_ = registry.Close()
 		return nil, err

@@ -70,6 +70,9 @@ type Main struct {
 	// AdminAddr is the admin API's address once Run has returned; "" when
 	// admin.listen is not set.
 	AdminAddr string
+	// EgressAddr is where the egress listener (gateway.egressListen)
+	// listens once Run has returned; "" without one.
+	EgressAddr string
 
 	logger     *slog.Logger
 	server     *server.Server
@@ -78,6 +81,8 @@ type Main struct {
 	internalServer *http.Server
 	// adminServer serves admin.listen; nil when it is not set.
 	adminServer *http.Server
+	// egress serves the app's door to the product, with gateway.egressListen.
+	egress *http.Server
 	// running is how many goroutines report on done when they stop.
 	running int
 	cancel  context.CancelFunc
@@ -239,6 +244,28 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 
+	// The app's door to the product: on its own listener, which the
+	// operator keeps off the public network.
+	var egressLn net.Listener
+	if h := m.server.EgressHandler(); h != nil {
+		if egressLn, err = net.Listen("tcp", cfg.Gateway.EgressListen); err != nil {
+			ln.Close()
+			if iln != nil {
+				iln.Close()
+			}
+			_ = m.server.Close()
+			m.server = nil
+			return fmt.Errorf("gateway.egressListen: %w", err)
+		}
+		m.EgressAddr = egressLn.Addr().String()
+		m.egress = &http.Server{
+			Handler:           hooks.LimitHeaders(h, cfg.HTTP.MaxHeaderBytes),
+			ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+			IdleTimeout:       cfg.HTTP.IdleTimeout,
+			MaxHeaderBytes:    hooks.ServerMaxHeaderBytes(cfg.HTTP.MaxHeaderBytes),
+		}
+	}
+
 	runCtx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 	m.running = 2
@@ -301,6 +328,15 @@ func (m *Main) Run(ctx context.Context) error {
 		m.logger.Info("admin API listening", slog.String("addr", m.AdminAddr))
 	}
 
+	if m.egress != nil {
+		go func() {
+			if err := m.egress.Serve(egressLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				m.logger.Error("egress server stopped", slog.String("err", err.Error()))
+				m.fail(fmt.Errorf("egress server: %w", err))
+			}
+		}()
+		m.logger.Info("egress listening", slog.String("addr", m.EgressAddr))
+	}
 	m.logger.Info("realmhook listening", slog.String("addr", m.Addr))
 	return nil
 }
@@ -347,6 +383,13 @@ func (m *Main) Close() error {
 		defer cancel()
 		if err := m.httpServer.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if m.egress != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.egress.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("egress shutdown: %w", err))
 		}
 	}
 	if m.internalServer != nil {
