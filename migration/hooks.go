@@ -396,6 +396,7 @@ func (s *Service) finishClaimed(ctx, hctx context.Context, st store.Store, m *re
 		return st.GetMigration(ctx, m.ClientKey, m.ID)
 	}
 	defer l.release()
+	hctx = l.fenced(hctx)
 	cur, err := st.GetMigration(hctx, m.ClientKey, m.ID)
 	if err != nil {
 		return nil, fmt.Errorf("migration %s: %w", m.ID, err)

@@ -18,6 +18,12 @@ var errStopped = realmhook.Errorf(realmhook.EUNAVAILABLE, "the migration service
 // errLeaseLost: another replica took the job's lease; this replica stops.
 var errLeaseLost = errors.New("lease lost to another replica")
 
+// ErrFenced is in the chain of a target's refusal of a write whose fencing
+// token (WithFence) is lower than one it has seen for the migration: another
+// replica took over the job, and this one stops, as when it finds its lease
+// lost, rather than failing the migration.
+var ErrFenced = realmhook.Errorf(realmhook.ECONFLICT, "the target refused a write with a stale fencing token: another replica took over the migration")
+
 // tryClaim takes this process's claim on a migration (by lease name) unless
 // someone here holds it or the Service is stopped. The claim's context lives
 // as long as the Service, not as long as any request.
@@ -79,7 +85,17 @@ type lease struct {
 	st      store.Store
 	name    string
 	renewed time.Time
+	// fence is the lease's fencing token (WithFence): when it was taken,
+	// in nanoseconds. A replica takes a lease only once the last holder's
+	// has expired, so a later holder's token is larger than every earlier
+	// one's, as far as the replicas' clocks agree, which the leases
+	// themselves already need.
+	fence int64
 }
+
+// fenced returns ctx carrying the lease's fencing token, for the peer's
+// writes.
+func (l *lease) fenced(ctx context.Context) context.Context { return WithFence(ctx, l.fence) }
 
 // acquireLease takes the named lease in st; ok is false when another replica
 // holds it.
@@ -92,7 +108,7 @@ func (s *Service) acquireLease(ctx context.Context, st store.Store, name string)
 	if !ok {
 		return nil, false, nil
 	}
-	return &lease{s: s, st: st, name: name, renewed: now}, true, nil
+	return &lease{s: s, st: st, name: name, renewed: now, fence: now.UnixNano()}, true, nil
 }
 
 // keep renews the lease once a third of its TTL has passed (or always, with
@@ -144,7 +160,7 @@ func (s *Service) startJob(realm string, m *realmhook.Migration) bool {
 	go func() {
 		defer s.unclaim(name, h)
 		defer l.release()
-		s.runJob(ctx, l, st, m.ClientKey, m.ID)
+		s.runJob(l.fenced(ctx), l, st, m.ClientKey, m.ID)
 	}()
 	return true
 }
@@ -185,7 +201,7 @@ func (s *Service) jobError(ctx context.Context, st store.Store, m *realmhook.Mig
 	switch {
 	case ctx.Err() != nil:
 		log.Info("migration job stopped", "reason", context.Cause(ctx))
-	case errors.Is(err, errLeaseLost), errors.Is(err, errStateChanged):
+	case errors.Is(err, errLeaseLost), errors.Is(err, ErrFenced), errors.Is(err, errStateChanged):
 		log.Info("migration job stopped", "reason", err)
 	case permanent(err) && failable(m.State):
 		log.Warn("migration failed", "err", err)
@@ -261,6 +277,7 @@ func (s *Service) expire(ctx context.Context, realm string, m *realmhook.Migrati
 		return
 	}
 	defer l.release()
+	hctx = l.fenced(hctx)
 	cur, err := st.GetMigration(hctx, m.ClientKey, m.ID)
 	if err != nil {
 		s.log.Warn("expire migration", "tenant", m.ClientKey, "migration_id", m.ID, "err", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 
 	"connectrpc.com/connect"
 
@@ -14,7 +15,10 @@ import (
 	"github.com/realmhook/realmhook/hooks"
 	"github.com/realmhook/realmhook/internalauth"
 	"github.com/realmhook/realmhook/locate"
+	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/realms"
+	"github.com/realmhook/realmhook/store"
+	"github.com/realmhook/realmhook/transfer"
 )
 
 // remoteRealms is where the realms this process does not serve are reached:
@@ -53,6 +57,24 @@ func internalClient(in config.Internal) (*http.Client, error) {
 	return &http.Client{Transport: tr}, nil
 }
 
+// remotePeers is the migration.Peer of every realm this process does not
+// serve but reaches at its internalUrl: the transfer API's client.
+func remotePeers(cfg *config.Config) (map[string]migration.Peer, error) {
+	urls := remoteRealms(cfg)
+	peers := make(map[string]migration.Peer, len(urls))
+	if len(urls) == 0 {
+		return peers, nil
+	}
+	hc, err := internalClient(cfg.Internal)
+	if err != nil {
+		return nil, err
+	}
+	for key, u := range urls {
+		peers[key] = transfer.NewClient(key, strings.TrimRight(u, "/"), hc, internalSigner(cfg))
+	}
+	return peers, nil
+}
+
 // newLocateClient is the Client of the other realms' processes, nil when
 // every realm is served here.
 func newLocateClient(cfg *config.Config, logger *slog.Logger) (*locate.Client, error) {
@@ -79,5 +101,10 @@ func internalHandler(cfg *config.Config, registry *realms.Registry, h *hooks.Ser
 	mux := http.NewServeMux()
 	loc := &locate.Server{Realms: registry, Ident: h.Identity(), Public: h.Handler()}
 	mux.Handle(loc.Handler(auth))
+	served := map[string]store.Store{}
+	for _, r := range registry.Served() {
+		served[r.Key] = r.Store
+	}
+	mux.Handle(transfer.NewServer(served).Handler(verifier))
 	return mux
 }

@@ -110,6 +110,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 		served[r.Key] = r.Store
 		peers[r.Key] = migration.LocalPeerWith(r.Store, migration.PeerOptions{Events: events})
 	}
+	// A realm another process serves is reached through its internal API.
+	transferPeers, err := remotePeers(cfg)
+	if err != nil {
+		_ = registry.Close()
+		return nil, err
+	}
+	for k, p := range transferPeers {
+		peers[k] = p
+	}
 	tables := make([]store.Table, 0, len(cfg.Tables))
 	for _, t := range cfg.Tables {
 		tables = append(tables, store.Table{Name: t.Name, TenantColumn: t.TenantColumn, Key: t.Key, AllowTriggers: t.AllowTriggers})

@@ -756,10 +756,13 @@ type WriteRowsRequest struct {
 	Header *WriteRowsHeader `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	// rows is row_count rows, each in the canonical encoding the checksum
 	// hashes (migration/wire.go): a value count, then per value a type tag and
-	// its exact payload. So the target rebuilds the checksum from the bytes
-	// it received, and every type crosses exactly.
-	Rows          []byte `protobuf:"bytes,2,opt,name=rows,proto3" json:"rows,omitempty"`
-	RowCount      int64  `protobuf:"varint,3,opt,name=row_count,json=rowCount,proto3" json:"row_count,omitempty"`
+	// its exact payload, so every type crosses exactly and a row hashes alike
+	// on both sides.
+	Rows     []byte `protobuf:"bytes,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	RowCount int64  `protobuf:"varint,3,opt,name=row_count,json=rowCount,proto3" json:"row_count,omitempty"`
+	// commit is set on the last message: a stream that ends without it (the
+	// source gave up, the connection dropped) writes nothing.
+	Commit        bool `protobuf:"varint,4,opt,name=commit,proto3" json:"commit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -813,6 +816,13 @@ func (x *WriteRowsRequest) GetRowCount() int64 {
 		return x.RowCount
 	}
 	return 0
+}
+
+func (x *WriteRowsRequest) GetCommit() bool {
+	if x != nil {
+		return x.Commit
+	}
+	return false
 }
 
 type WriteRowsHeader struct {
@@ -876,10 +886,8 @@ func (x *WriteRowsHeader) GetColumns() []string {
 }
 
 type WriteRowsResponse struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Written int64                  `protobuf:"varint,1,opt,name=written,proto3" json:"written,omitempty"`
-	// checksum is the target's checksum of the rows it received.
-	Checksum      *Checksum `protobuf:"bytes,2,opt,name=checksum,proto3" json:"checksum,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Written       int64                  `protobuf:"varint,1,opt,name=written,proto3" json:"written,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -919,13 +927,6 @@ func (x *WriteRowsResponse) GetWritten() int64 {
 		return x.Written
 	}
 	return 0
-}
-
-func (x *WriteRowsResponse) GetChecksum() *Checksum {
-	if x != nil {
-		return x.Checksum
-	}
-	return nil
 }
 
 type IncomingRequest struct {
@@ -1584,18 +1585,18 @@ const file_realmhook_peer_v1_transfer_proto_rawDesc = "" +
 	"\x05table\x18\x02 \x01(\v2\x18.realmhook.peer.v1.TableR\x05table\x12\x14\n" +
 	"\x05after\x18\x03 \x01(\fR\x05after\",\n" +
 	"\x10TrimRowsResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\x03R\adeleted\"\x7f\n" +
+	"\adeleted\x18\x01 \x01(\x03R\adeleted\"\x97\x01\n" +
 	"\x10WriteRowsRequest\x12:\n" +
 	"\x06header\x18\x01 \x01(\v2\".realmhook.peer.v1.WriteRowsHeaderR\x06header\x12\x12\n" +
 	"\x04rows\x18\x02 \x01(\fR\x04rows\x12\x1b\n" +
-	"\trow_count\x18\x03 \x01(\x03R\browCount\"\x8b\x01\n" +
+	"\trow_count\x18\x03 \x01(\x03R\browCount\x12\x16\n" +
+	"\x06commit\x18\x04 \x01(\bR\x06commit\"\x8b\x01\n" +
 	"\x0fWriteRowsHeader\x12.\n" +
 	"\x05write\x18\x01 \x01(\v2\x18.realmhook.peer.v1.WriteR\x05write\x12.\n" +
 	"\x05table\x18\x02 \x01(\v2\x18.realmhook.peer.v1.TableR\x05table\x12\x18\n" +
-	"\acolumns\x18\x03 \x03(\tR\acolumns\"f\n" +
+	"\acolumns\x18\x03 \x03(\tR\acolumns\"-\n" +
 	"\x11WriteRowsResponse\x12\x18\n" +
-	"\awritten\x18\x01 \x01(\x03R\awritten\x127\n" +
-	"\bchecksum\x18\x02 \x01(\v2\x1b.realmhook.peer.v1.ChecksumR\bchecksum\"\xa5\x01\n" +
+	"\awritten\x18\x01 \x01(\x03R\awritten\"\xa5\x01\n" +
 	"\x0fIncomingRequest\x12.\n" +
 	"\x05table\x18\x01 \x01(\v2\x18.realmhook.peer.v1.TableR\x05table\x12\x18\n" +
 	"\acolumns\x18\x02 \x03(\tR\acolumns\x12%\n" +
@@ -1694,42 +1695,41 @@ var file_realmhook_peer_v1_transfer_proto_depIdxs = []int32{
 	10, // 11: realmhook.peer.v1.WriteRowsRequest.header:type_name -> realmhook.peer.v1.WriteRowsHeader
 	4,  // 12: realmhook.peer.v1.WriteRowsHeader.write:type_name -> realmhook.peer.v1.Write
 	0,  // 13: realmhook.peer.v1.WriteRowsHeader.table:type_name -> realmhook.peer.v1.Table
-	3,  // 14: realmhook.peer.v1.WriteRowsResponse.checksum:type_name -> realmhook.peer.v1.Checksum
-	0,  // 15: realmhook.peer.v1.IncomingRequest.table:type_name -> realmhook.peer.v1.Table
-	4,  // 16: realmhook.peer.v1.AdvanceSequencesRequest.write:type_name -> realmhook.peer.v1.Write
-	0,  // 17: realmhook.peer.v1.AdvanceSequencesRequest.table:type_name -> realmhook.peer.v1.Table
-	0,  // 18: realmhook.peer.v1.ChecksumRequest.table:type_name -> realmhook.peer.v1.Table
-	3,  // 19: realmhook.peer.v1.ChecksumResponse.checksum:type_name -> realmhook.peer.v1.Checksum
-	4,  // 20: realmhook.peer.v1.ActivateRequest.write:type_name -> realmhook.peer.v1.Write
-	1,  // 21: realmhook.peer.v1.ActivateRequest.tenant:type_name -> realmhook.peer.v1.Tenant
-	2,  // 22: realmhook.peer.v1.ActivateRequest.migration:type_name -> realmhook.peer.v1.Migration
-	0,  // 23: realmhook.peer.v1.CheckTablesRequest.tables:type_name -> realmhook.peer.v1.Table
-	4,  // 24: realmhook.peer.v1.DiscardRequest.write:type_name -> realmhook.peer.v1.Write
-	2,  // 25: realmhook.peer.v1.DiscardRequest.migration:type_name -> realmhook.peer.v1.Migration
-	0,  // 26: realmhook.peer.v1.DiscardRequest.tables:type_name -> realmhook.peer.v1.Table
-	5,  // 27: realmhook.peer.v1.TransferService.PrepareIncoming:input_type -> realmhook.peer.v1.PrepareIncomingRequest
-	7,  // 28: realmhook.peer.v1.TransferService.TrimRows:input_type -> realmhook.peer.v1.TrimRowsRequest
-	9,  // 29: realmhook.peer.v1.TransferService.WriteRows:input_type -> realmhook.peer.v1.WriteRowsRequest
-	12, // 30: realmhook.peer.v1.TransferService.Incoming:input_type -> realmhook.peer.v1.IncomingRequest
-	14, // 31: realmhook.peer.v1.TransferService.AdvanceSequences:input_type -> realmhook.peer.v1.AdvanceSequencesRequest
-	16, // 32: realmhook.peer.v1.TransferService.Checksum:input_type -> realmhook.peer.v1.ChecksumRequest
-	18, // 33: realmhook.peer.v1.TransferService.Activate:input_type -> realmhook.peer.v1.ActivateRequest
-	20, // 34: realmhook.peer.v1.TransferService.CheckTables:input_type -> realmhook.peer.v1.CheckTablesRequest
-	22, // 35: realmhook.peer.v1.TransferService.Discard:input_type -> realmhook.peer.v1.DiscardRequest
-	6,  // 36: realmhook.peer.v1.TransferService.PrepareIncoming:output_type -> realmhook.peer.v1.PrepareIncomingResponse
-	8,  // 37: realmhook.peer.v1.TransferService.TrimRows:output_type -> realmhook.peer.v1.TrimRowsResponse
-	11, // 38: realmhook.peer.v1.TransferService.WriteRows:output_type -> realmhook.peer.v1.WriteRowsResponse
-	13, // 39: realmhook.peer.v1.TransferService.Incoming:output_type -> realmhook.peer.v1.IncomingResponse
-	15, // 40: realmhook.peer.v1.TransferService.AdvanceSequences:output_type -> realmhook.peer.v1.AdvanceSequencesResponse
-	17, // 41: realmhook.peer.v1.TransferService.Checksum:output_type -> realmhook.peer.v1.ChecksumResponse
-	19, // 42: realmhook.peer.v1.TransferService.Activate:output_type -> realmhook.peer.v1.ActivateResponse
-	21, // 43: realmhook.peer.v1.TransferService.CheckTables:output_type -> realmhook.peer.v1.CheckTablesResponse
-	23, // 44: realmhook.peer.v1.TransferService.Discard:output_type -> realmhook.peer.v1.DiscardResponse
-	36, // [36:45] is the sub-list for method output_type
-	27, // [27:36] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	0,  // 14: realmhook.peer.v1.IncomingRequest.table:type_name -> realmhook.peer.v1.Table
+	4,  // 15: realmhook.peer.v1.AdvanceSequencesRequest.write:type_name -> realmhook.peer.v1.Write
+	0,  // 16: realmhook.peer.v1.AdvanceSequencesRequest.table:type_name -> realmhook.peer.v1.Table
+	0,  // 17: realmhook.peer.v1.ChecksumRequest.table:type_name -> realmhook.peer.v1.Table
+	3,  // 18: realmhook.peer.v1.ChecksumResponse.checksum:type_name -> realmhook.peer.v1.Checksum
+	4,  // 19: realmhook.peer.v1.ActivateRequest.write:type_name -> realmhook.peer.v1.Write
+	1,  // 20: realmhook.peer.v1.ActivateRequest.tenant:type_name -> realmhook.peer.v1.Tenant
+	2,  // 21: realmhook.peer.v1.ActivateRequest.migration:type_name -> realmhook.peer.v1.Migration
+	0,  // 22: realmhook.peer.v1.CheckTablesRequest.tables:type_name -> realmhook.peer.v1.Table
+	4,  // 23: realmhook.peer.v1.DiscardRequest.write:type_name -> realmhook.peer.v1.Write
+	2,  // 24: realmhook.peer.v1.DiscardRequest.migration:type_name -> realmhook.peer.v1.Migration
+	0,  // 25: realmhook.peer.v1.DiscardRequest.tables:type_name -> realmhook.peer.v1.Table
+	5,  // 26: realmhook.peer.v1.TransferService.PrepareIncoming:input_type -> realmhook.peer.v1.PrepareIncomingRequest
+	7,  // 27: realmhook.peer.v1.TransferService.TrimRows:input_type -> realmhook.peer.v1.TrimRowsRequest
+	9,  // 28: realmhook.peer.v1.TransferService.WriteRows:input_type -> realmhook.peer.v1.WriteRowsRequest
+	12, // 29: realmhook.peer.v1.TransferService.Incoming:input_type -> realmhook.peer.v1.IncomingRequest
+	14, // 30: realmhook.peer.v1.TransferService.AdvanceSequences:input_type -> realmhook.peer.v1.AdvanceSequencesRequest
+	16, // 31: realmhook.peer.v1.TransferService.Checksum:input_type -> realmhook.peer.v1.ChecksumRequest
+	18, // 32: realmhook.peer.v1.TransferService.Activate:input_type -> realmhook.peer.v1.ActivateRequest
+	20, // 33: realmhook.peer.v1.TransferService.CheckTables:input_type -> realmhook.peer.v1.CheckTablesRequest
+	22, // 34: realmhook.peer.v1.TransferService.Discard:input_type -> realmhook.peer.v1.DiscardRequest
+	6,  // 35: realmhook.peer.v1.TransferService.PrepareIncoming:output_type -> realmhook.peer.v1.PrepareIncomingResponse
+	8,  // 36: realmhook.peer.v1.TransferService.TrimRows:output_type -> realmhook.peer.v1.TrimRowsResponse
+	11, // 37: realmhook.peer.v1.TransferService.WriteRows:output_type -> realmhook.peer.v1.WriteRowsResponse
+	13, // 38: realmhook.peer.v1.TransferService.Incoming:output_type -> realmhook.peer.v1.IncomingResponse
+	15, // 39: realmhook.peer.v1.TransferService.AdvanceSequences:output_type -> realmhook.peer.v1.AdvanceSequencesResponse
+	17, // 40: realmhook.peer.v1.TransferService.Checksum:output_type -> realmhook.peer.v1.ChecksumResponse
+	19, // 41: realmhook.peer.v1.TransferService.Activate:output_type -> realmhook.peer.v1.ActivateResponse
+	21, // 42: realmhook.peer.v1.TransferService.CheckTables:output_type -> realmhook.peer.v1.CheckTablesResponse
+	23, // 43: realmhook.peer.v1.TransferService.Discard:output_type -> realmhook.peer.v1.DiscardResponse
+	35, // [35:44] is the sub-list for method output_type
+	26, // [26:35] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_realmhook_peer_v1_transfer_proto_init() }
