@@ -13,7 +13,7 @@ LDFLAGS := -X github.com/realmhook/realmhook.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 
-.PHONY: help run run-regional build test soak vet fmt lint clean reset check bench bench-tools bench-copy bench-copy-pg bench-routed bench-ace bench-status bench-window bench-scale bench-gateway qsh-vectors refjs node-example fuzz generate checkgenerate
+.PHONY: help run run-regional build test soak vet fmt lint clean reset check bench bench-tools bench-copy bench-copy-pg bench-copy-regional bench-routed bench-ace bench-status bench-window bench-scale bench-gateway qsh-vectors refjs node-example fuzz generate checkgenerate
 
 ## help: list the targets
 help:
@@ -222,6 +222,14 @@ bench-copy-pg:
 		{ echo "bench-copy-pg needs REALMHOOK_BENCH_POSTGRES (a server URL) or the initdb/pg_ctl binaries (Debian: apt-get install postgresql)"; exit 1; }
 	$(GO) build -o bin/copybench ./bench/copybench
 	./bin/copybench -backend postgres $(BENCHFLAGS)
+
+## bench-copy-regional: the 1M-row PostgreSQL→PostgreSQL copy through two processes (the copy holds the source, a second process the target, the transfer API between them over loopback HTTP) against the same psql COPY … (FORMAT binary) pipe; goal ≥ 0.7 (BENCHFLAGS=-rows 100000 … to change). Needs what bench-copy-pg needs
+bench-copy-regional:
+	@command -v psql >/dev/null || { echo "bench-copy-regional needs psql on PATH (Debian: apt-get install postgresql)"; exit 1; }
+	@[ -n "$$REALMHOOK_BENCH_POSTGRES" ] || command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ echo "bench-copy-regional needs REALMHOOK_BENCH_POSTGRES (a server URL) or the initdb/pg_ctl binaries (Debian: apt-get install postgresql)"; exit 1; }
+	$(GO) build -o bin/copybench ./bench/copybench
+	./bin/copybench -backend postgres -transfer -rows 1000000 $(BENCHFLAGS)
 
 ## bench-routed: a routed tenant GET and PUT through realmhook (embedded, SQLite; 1k and 100k tenants) against a bare net/http handler and a careful Go handler, concurrency 64; prints requests/s, p50, p99, ratios and memory per tenant (BENCHFLAGS=-duration 10s … to change)
 bench-routed:

@@ -42,6 +42,9 @@ type copySpec struct {
 	Batch      int    `json:"batch"`
 	Checkpoint int    `json:"checkpoint"`
 	CPUProfile string `json:"cpuprofile,omitempty"`
+	// Transfer: the target is written through another process's transfer
+	// API (see regional.go).
+	Transfer bool `json:"transfer,omitempty"`
 }
 
 // copyResult is what a child reports. Copy and Verify come from the
@@ -111,15 +114,25 @@ func runCopy(ctx context.Context, spec copySpec, log *slog.Logger) (copyResult, 
 	}
 	defer dst.Close()
 
+	served := map[string]store.Store{sourceRealm: src, targetRealm: dst}
+	peers := map[string]migration.Peer{sourceRealm: migration.LocalPeer(src), targetRealm: migration.LocalPeer(dst)}
+	if spec.Transfer {
+		// This process holds the source only; dst stays open to count
+		// what landed once the copy is done.
+		target, err := startTarget(ctx, spec.Backend, spec.Target, os.Stderr)
+		if err != nil {
+			return copyResult{}, err
+		}
+		defer target.stop()
+		delete(served, targetRealm)
+		peers[targetRealm] = target.peer()
+	}
 	svc := migration.New(migration.Config{
 		Enabled:        true,
 		BatchRows:      spec.Batch,
 		CheckpointRows: spec.Checkpoint,
 		Tables:         appTables(shape),
-	},
-		map[string]store.Store{sourceRealm: src, targetRealm: dst},
-		map[string]migration.Peer{sourceRealm: migration.LocalPeer(src), targetRealm: migration.LocalPeer(dst)},
-		migration.Options{Logger: log})
+	}, served, peers, migration.Options{Logger: log})
 	defer svc.Close()
 
 	tenant, err := src.GetTenant(ctx, benchTenant)

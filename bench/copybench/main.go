@@ -57,6 +57,12 @@ type Main struct {
 	CPUProfile   string
 	// Child, when set, is the JSON spec of one copy to run in this process.
 	Child string
+	// Transfer copies through the transfer API of a second process that
+	// holds the target (the regional shape), not in one process.
+	Transfer bool
+	// ServeTarget, when set ("BACKEND WHERE"), makes this process that
+	// second process.
+	ServeTarget string
 
 	Stdout io.Writer
 	Stderr io.Writer
@@ -81,13 +87,15 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&m.SkipBaseline, "skip-baseline", false, "do not run the sqlite3/psql baseline")
 	fs.StringVar(&m.CPUProfile, "cpuprofile", "", "write each child's CPU profile to FILE.<backend>-<rows>.prof")
 	fs.StringVar(&m.Child, "child", "", "internal: run one copy described by this JSON spec and print its result")
+	fs.BoolVar(&m.Transfer, "transfer", false, "copy through the transfer API of a second process holding the target, over loopback HTTP (the regional shape; postgres only)")
+	fs.StringVar(&m.ServeTarget, "serve-target", "", "internal: serve this target (\"BACKEND WHERE\") over the transfer API and print the address")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return realmhook.Errorf(realmhook.EINVALID, "unexpected argument %q", fs.Arg(0))
 	}
-	if m.Child != "" {
+	if m.Child != "" || m.ServeTarget != "" {
 		return nil
 	}
 	shape, err := lookupShape(m.Shape)
@@ -107,6 +115,8 @@ func (m *Main) ParseFlags(args []string) error {
 		return realmhook.Errorf(realmhook.EINVALID, "-batch must be positive, got %d", m.Batch)
 	case m.Checkpoint <= 0:
 		return realmhook.Errorf(realmhook.EINVALID, "-checkpoint must be positive, got %d", m.Checkpoint)
+	case m.Transfer && m.Backend != "postgres":
+		return realmhook.Errorf(realmhook.EINVALID, "-transfer runs with -backend postgres only")
 	}
 	return nil
 }
@@ -133,6 +143,9 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	if m.Child != "" {
 		return m.runChild(ctx)
+	}
+	if m.ServeTarget != "" {
+		return serveTarget(ctx, m.ServeTarget, os.Stdin, m.Stdout, m.Logger)
 	}
 	var results []result
 	var err error

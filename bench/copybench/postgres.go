@@ -52,11 +52,15 @@ func (m *Main) benchPostgres(ctx context.Context) ([]result, error) {
 		}
 		m.progress("postgres %d rows: copying with realmhook", rows)
 		res, rss, err := m.spawnCopy(ctx, copySpec{Backend: "postgres", Shape: m.Shape, Source: src, Target: dst,
-			Rows: rows, Batch: m.Batch, Checkpoint: m.Checkpoint, CPUProfile: m.profilePath(rows)})
+			Rows: rows, Batch: m.Batch, Checkpoint: m.Checkpoint, CPUProfile: m.profilePath(rows), Transfer: m.Transfer})
 		if err != nil {
 			return nil, err
 		}
-		r := result{Backend: "postgres", Rows: rows, copyResult: res, PeakRSS: rss}
+		label := "postgres"
+		if m.Transfer {
+			label = regionalLabel
+		}
+		r := result{Backend: label, Rows: rows, copyResult: res, PeakRSS: rss}
 		if !m.SkipBaseline {
 			_ = pgExec(ctx, srv.admin, "CHECKPOINT")
 			m.progress("postgres %d rows: copying with psql COPY (FORMAT binary)", rows)
