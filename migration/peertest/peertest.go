@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func rows(backend string, n int) []store.Row {
 			case 2:
 				r[7] = store.Infinity(1)
 				r[6] = store.Infinity(-1)
-				r[2] = -0.0
+				r[2] = math.Copysign(0, -1)
 			}
 		} else {
 			// SQLite keeps the storage class, whatever the declared type:
