@@ -43,6 +43,51 @@ func DecodeRow(b []byte) (store.Row, int, error) {
 	return r, off, nil
 }
 
+// DecodeRows decodes b, whole, as rows, for a batch that crossed the wire:
+// the values share memory with b and one string copy of it, so a batch of
+// thousands of rows costs a few allocations per row, not one per value. b
+// must not be changed afterwards.
+func DecodeRows(b []byte) ([]store.Row, error) {
+	text := string(b)
+	var rows []store.Row
+	off := 0
+	for off < len(b) {
+		n, k := binary.Uvarint(b[off:])
+		if k <= 0 || n > uint64(len(b)-off) {
+			return nil, fmt.Errorf("row %d: %w", len(rows), errShortRow)
+		}
+		off += k
+		r := make(store.Row, n)
+		for i := range r {
+			v, used, err := decodeShared(b, text, off)
+			if err != nil {
+				return nil, fmt.Errorf("row %d, column %d: %w", len(rows), i, err)
+			}
+			r[i] = v
+			off += used
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// decodeShared is decodeValue of the value at b[off:], with strings cut
+// from text (b as a string) and byte slices from b rather than copied.
+func decodeShared(b []byte, text string, off int) (any, int, error) {
+	if off < len(b) && (b[off] == tagString || b[off] == tagBytes) {
+		n, k := binary.Uvarint(b[off+1:])
+		if k <= 0 || n > uint64(len(b)-off-1-k) {
+			return nil, 0, errShortRow
+		}
+		start, end := off+1+k, off+1+k+int(n)
+		if b[off] == tagString {
+			return text[start:end], end - off, nil
+		}
+		return b[start:end:end], end - off, nil
+	}
+	return decodeValue(b[off:])
+}
+
 func decodeValue(b []byte) (any, int, error) {
 	if len(b) == 0 {
 		return nil, 0, errShortRow

@@ -176,14 +176,9 @@ func decodeRows(b []byte, n int64) ([]store.Row, error) {
 	if n < 0 || n > int64(len(b)) {
 		return nil, realmhook.Errorf(realmhook.EINVALID, "write: %d rows in %d bytes", n, len(b))
 	}
-	rows := make([]store.Row, 0, n)
-	for len(b) > 0 {
-		r, used, err := migration.DecodeRow(b)
-		if err != nil {
-			return nil, realmhook.Errorf(realmhook.EINVALID, "write: row %d: %v", len(rows), err)
-		}
-		rows = append(rows, r)
-		b = b[used:]
+	rows, err := migration.DecodeRows(b)
+	if err != nil {
+		return nil, realmhook.Errorf(realmhook.EINVALID, "write: %v", err)
 	}
 	if int64(len(rows)) != n {
 		return nil, realmhook.Errorf(realmhook.EINVALID, "write: %d rows where the message says %d", len(rows), n)
