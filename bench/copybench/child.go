@@ -119,7 +119,11 @@ func runCopy(ctx context.Context, spec copySpec, log *slog.Logger) (copyResult, 
 	if spec.Transfer {
 		// This process holds the source only; dst stays open to count
 		// what landed once the copy is done.
-		target, err := startTarget(ctx, spec.Backend, spec.Target, os.Stderr)
+		profile := ""
+		if spec.CPUProfile != "" {
+			profile = spec.CPUProfile + ".target"
+		}
+		target, err := startTarget(ctx, spec.Backend, spec.Target, profile, os.Stderr)
 		if err != nil {
 			return copyResult{}, err
 		}

@@ -145,7 +145,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return m.runChild(ctx)
 	}
 	if m.ServeTarget != "" {
-		return serveTarget(ctx, m.ServeTarget, os.Stdin, m.Stdout, m.Logger)
+		return serveTarget(ctx, m.ServeTarget, m.CPUProfile, os.Stdin, m.Stdout, m.Logger)
 	}
 	var results []result
 	var err error

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/realmhook/realmhook/internalauth"
@@ -34,12 +35,16 @@ type targetProcess struct {
 }
 
 // startTarget starts the target realm's process and waits for its address.
-func startTarget(ctx context.Context, backend, where string, stderr io.Writer) (*targetProcess, error) {
+func startTarget(ctx context.Context, backend, where, cpuProfile string, stderr io.Writer) (*targetProcess, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find own binary: %w", err)
 	}
-	cmd := exec.CommandContext(ctx, exe, "-serve-target", backend+" "+where)
+	args := []string{"-serve-target", backend + " " + where}
+	if cpuProfile != "" {
+		args = append(args, "-cpuprofile", cpuProfile)
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -76,10 +81,21 @@ func (p *targetProcess) peer() *transfer.Client {
 // serveTarget is the target process: it serves spec ("BACKEND WHERE") as
 // targetRealm's transfer API on a free loopback port, prints the address,
 // and serves until stdin closes or ctx ends.
-func serveTarget(ctx context.Context, spec string, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
+func serveTarget(ctx context.Context, spec, cpuProfile string, stdin io.Reader, stdout io.Writer, log *slog.Logger) error {
 	backend, where, ok := strings.Cut(spec, " ")
 	if !ok {
 		return errors.New("-serve-target wants \"BACKEND WHERE\"")
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	st, err := openStore(ctx, backend, where, log)
 	if err != nil {
