@@ -103,36 +103,56 @@ func (c *Client) TrimRows(ctx context.Context, clientKey, migrationID string, t 
 // commits them with the stream's last message. It is not retried: next's
 // rows are gone once sent. A stream that fails leaves nothing written on
 // the target, and the engine resumes from the last checkpoint.
+//
+// Each batch is encoded here, before next is called again (the caller may
+// then reuse it), and sent by a goroutine of its own, so that reading the
+// source and the network overlap.
 func (c *Client) CopyRows(ctx context.Context, clientKey, migrationID string, t store.Table, columns []string, next func() ([]store.Row, error)) (int64, error) {
 	// Cancelling the stream is what tells the target not to commit when
 	// next fails.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream := c.rpc.WriteRows(ctx)
-	err := stream.Send(&peerv1.WriteRowsRequest{Header: &peerv1.WriteRowsHeader{
-		Write: write(ctx, clientKey, migrationID), Table: tableToWire(t), Columns: columns,
-	}})
-	var buf []byte
-	for err == nil {
-		var rows []store.Row
-		if rows, err = next(); err != nil {
-			cancel()
-			_, _ = stream.CloseAndReceive()
-			return 0, err
+	out := make(chan *peerv1.WriteRowsRequest, 1)
+	sent := make(chan error, 1)
+	go func() {
+		var err error
+		for msg := range out {
+			if err == nil {
+				err = stream.Send(msg)
+			}
 		}
-		buf = buf[:0]
+		sent <- err
+	}()
+	out <- &peerv1.WriteRowsRequest{Header: &peerv1.WriteRowsHeader{
+		Write: write(ctx, clientKey, migrationID), Table: tableToWire(t), Columns: columns,
+	}}
+	abort := func(err error) (int64, error) {
+		cancel()
+		close(out)
+		<-sent
+		_, _ = stream.CloseAndReceive()
+		return 0, err
+	}
+	for {
+		rows, err := next()
+		if err != nil {
+			return abort(err)
+		}
+		var buf []byte
 		for _, r := range rows {
 			if buf, err = migration.AppendRow(buf, r); err != nil {
-				cancel()
-				_, _ = stream.CloseAndReceive()
-				return 0, realmhook.Errorf(realmhook.EINVALID, "write %s: %v", t.Name, err)
+				return abort(realmhook.Errorf(realmhook.EINVALID, "write %s: %v", t.Name, err))
 			}
 		}
 		msg := &peerv1.WriteRowsRequest{Rows: buf, RowCount: int64(len(rows)), Commit: len(rows) == 0}
-		if err = stream.Send(msg); err != nil || msg.Commit {
+		out <- msg
+		if msg.Commit {
 			break
 		}
 	}
+	close(out)
+	err := <-sent
 	// A failed Send tells no more than io.EOF; the response has the error.
 	resp, rerr := stream.CloseAndReceive()
 	if rerr != nil {

@@ -125,7 +125,8 @@ func (h handler) WriteRows(ctx context.Context, stream *connect.ClientStream[pee
 	}
 	var written int64
 	err := h.s.write(ctx, hdr.Write, func(p migration.Peer) error {
-		rd := &rowReader{stream: stream, pending: first}
+		rd := newRowReader(stream, first)
+		defer rd.close()
 		var err error
 		written, err = p.CopyRows(ctx, hdr.Write.ClientKey, hdr.Write.MigrationId, tableFromWire(hdr.Table), hdr.Columns, rd.next)
 		return err
@@ -136,39 +137,82 @@ func (h handler) WriteRows(ctx context.Context, stream *connect.ClientStream[pee
 	return connect.NewResponse(&peerv1.WriteRowsResponse{Written: written}), nil
 }
 
-// rowReader is the CopyRows callback of one WriteRows stream: it decodes a
-// message at a time, so memory holds one batch whatever the interval's size.
+// rowReader is the CopyRows callback of one WriteRows stream. A goroutine
+// receives and decodes the next messages while the database writes the
+// current batch, so the network, the decoding and the write overlap instead
+// of taking turns; readAhead bounds memory to a few batches whatever the
+// interval's size.
 type rowReader struct {
-	stream    *connect.ClientStream[peerv1.WriteRowsRequest]
-	pending   *peerv1.WriteRowsRequest // received, not yet decoded
+	batches   <-chan decoded
+	stop      chan struct{}
 	committed bool
 }
 
-func (r *rowReader) next() ([]store.Row, error) {
-	for {
-		if r.committed {
-			return nil, nil
-		}
-		msg := r.pending
-		r.pending = nil
-		if msg == nil {
-			if !r.stream.Receive() {
-				if err := r.stream.Err(); err != nil && !errors.Is(err, io.EOF) {
-					return nil, realmhook.Unavailable(fmt.Errorf("write: %w", err))
+// readAhead is how many decoded batches wait for the write.
+const readAhead = 2
+
+type decoded struct {
+	rows   []store.Row
+	commit bool
+	err    error
+}
+
+func newRowReader(stream *connect.ClientStream[peerv1.WriteRowsRequest], first *peerv1.WriteRowsRequest) *rowReader {
+	out := make(chan decoded, readAhead)
+	r := &rowReader{batches: out, stop: make(chan struct{})}
+	go func() {
+		defer close(out)
+		msg := first
+		for {
+			if msg == nil {
+				if !stream.Receive() {
+					var err error = errNoCommit
+					if serr := stream.Err(); serr != nil && !errors.Is(serr, io.EOF) {
+						err = realmhook.Unavailable(fmt.Errorf("write: %w", serr))
+					}
+					r.send(out, decoded{err: err})
+					return
 				}
-				return nil, errNoCommit
+				msg = stream.Msg()
 			}
-			msg = r.stream.Msg()
+			rows, err := decodeRows(msg.Rows, msg.RowCount)
+			if !r.send(out, decoded{rows: rows, commit: msg.Commit, err: err}) || err != nil || msg.Commit {
+				return
+			}
+			msg = nil
 		}
-		r.committed = msg.Commit
-		rows, err := decodeRows(msg.Rows, msg.RowCount)
-		if err != nil {
-			return nil, err
+	}()
+	return r
+}
+
+// send hands d to next unless the write is over.
+func (r *rowReader) send(out chan<- decoded, d decoded) bool {
+	select {
+	case out <- d:
+		return true
+	case <-r.stop:
+		return false
+	}
+}
+
+// close ends the read-ahead.
+func (r *rowReader) close() { close(r.stop) }
+
+func (r *rowReader) next() ([]store.Row, error) {
+	for !r.committed {
+		d, ok := <-r.batches
+		if !ok {
+			return nil, errNoCommit
 		}
-		if len(rows) > 0 {
-			return rows, nil
+		if d.err != nil {
+			return nil, d.err
+		}
+		r.committed = d.commit
+		if len(d.rows) > 0 {
+			return d.rows, nil
 		}
 	}
+	return nil, nil
 }
 
 // decodeRows decodes a batch of n rows.
