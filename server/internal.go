@@ -105,6 +105,6 @@ func internalHandler(cfg *config.Config, registry *realms.Registry, h *hooks.Ser
 	for _, r := range registry.Served() {
 		served[r.Key] = r.Store
 	}
-	mux.Handle(transfer.NewServer(served).Handler(verifier))
+	mux.Handle(transfer.NewServer(served, migration.PeerOptions{Events: cfg.Gateway != nil}).Handler(verifier))
 	return mux
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 
 	"github.com/realmhook/realmhook"
@@ -21,7 +22,14 @@ import (
 // not served is refused.
 func TestInternalHandler_Transfer(t *testing.T) {
 	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
+	// Default put every realm's database under ./data; the test's own go
+	// to its temporary directory.
+	dir := t.TempDir()
+	cfg.DataDir = dir
+	for key, r := range cfg.Realms {
+		r.Database = "sqlite:" + filepath.Join(dir, key+".db")
+		cfg.Realms[key] = r
+	}
 	cfg.Internal.Secret = "internal handler test secret"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

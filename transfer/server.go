@@ -34,11 +34,13 @@ type Server struct {
 	fence  fences
 }
 
-// NewServer serves the given realms (their stores by realm key).
-func NewServer(stores map[string]store.Store) *Server {
+// NewServer serves the given realms (their stores by realm key), each
+// through migration.LocalPeerWith(store, opts), as the engine of the
+// process that serves them would write into them.
+func NewServer(stores map[string]store.Store, opts migration.PeerOptions) *Server {
 	peers := make(map[string]migration.Peer, len(stores))
 	for k, st := range stores {
-		peers[k] = migration.LocalPeer(st)
+		peers[k] = migration.LocalPeerWith(st, opts)
 	}
 	return &Server{stores: stores, peers: peers}
 }

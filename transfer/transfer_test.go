@@ -56,7 +56,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{st: st}
-	path, h := transfer.NewServer(map[string]store.Store{"EU": st}).Handler(&internalauth.Verifier{Secret: secret, Realms: []string{"EU"}})
+	path, h := transfer.NewServer(map[string]store.Store{"EU": st}, migration.PeerOptions{}).Handler(&internalauth.Verifier{Secret: secret, Realms: []string{"EU"}})
 	mux := http.NewServeMux()
 	mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.requests.Add(1)

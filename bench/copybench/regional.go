@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/realmhook/realmhook/internalauth"
+	"github.com/realmhook/realmhook/migration"
 	"github.com/realmhook/realmhook/store"
 	"github.com/realmhook/realmhook/transfer"
 )
@@ -103,7 +104,7 @@ func serveTarget(ctx context.Context, spec, cpuProfile string, stdin io.Reader, 
 	}
 	defer st.Close()
 	auth := &internalauth.Verifier{Secret: []byte(benchSecret), Realms: []string{targetRealm}}
-	path, h := transfer.NewServer(map[string]store.Store{targetRealm: st}).Handler(auth)
+	path, h := transfer.NewServer(map[string]store.Store{targetRealm: st}, migration.PeerOptions{}).Handler(auth)
 	mux := http.NewServeMux()
 	mux.Handle(path, h)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

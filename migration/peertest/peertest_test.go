@@ -69,7 +69,7 @@ func remote(open func(*testing.T) sqlStore) peertest.Harness {
 			t.Fatal(err)
 		}
 		auth := &internalauth.Verifier{Secret: secret, Realms: []string{"EU"}}
-		path, h := transfer.NewServer(map[string]store.Store{"EU": st}).Handler(auth)
+		path, h := transfer.NewServer(map[string]store.Store{"EU": st}, migration.PeerOptions{}).Handler(auth)
 		srv := httptest.NewUnstartedServer(nil)
 		mux := srv.Config
 		mux.Handler = routeOnly(path, h)
