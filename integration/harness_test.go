@@ -134,6 +134,10 @@ type serverConfig struct {
 	Databases map[string]string
 	Extra     string // appended YAML (migration, tables…)
 	Serve     []string
+	// Upstreams by realm key: realms.<KEY>.upstream (the gateway's app).
+	Upstreams map[string]string
+	// Env is the server's Env at its first start.
+	Env []string
 }
 
 // mustStartServer writes a config and starts realmhook on a free port with
@@ -149,6 +153,12 @@ func mustStartServer(t testing.TB, sc serverConfig) *server {
 		}
 		return "sqlite:" + filepath.Join(dir, file)
 	}
+	upstream := func(key string) string {
+		if u, ok := sc.Upstreams[key]; ok {
+			return "\n    upstream: " + u
+		}
+		return ""
+	}
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
 installKeys:
   url: %s
@@ -160,14 +170,14 @@ log:
 realms:
   global:
     baseUrl: %s
-    database: %s
+    database: %s%s
   US:
     baseUrl: %s/realms/us
-    database: %s
+    database: %s%s
   EU:
     baseUrl: %s/realms/eu
-    database: %s
-`, port, sc.KeysURL, base, db("global", "global.db"), base, db("US", "us.db"), base, db("EU", "eu.db"))
+    database: %s%s
+`, port, sc.KeysURL, base, db("global", "global.db"), upstream("global"), base, db("US", "us.db"), upstream("US"), base, db("EU", "eu.db"), upstream("EU"))
 	if len(sc.Serve) > 0 {
 		cfg += "serve: [" + strings.Join(sc.Serve, ", ") + "]\n"
 	}
@@ -180,7 +190,7 @@ realms:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{t: t, Base: base, Dir: dir, cfgPath: cfgPath}
+	s := &server{t: t, Base: base, Dir: dir, cfgPath: cfgPath, Env: sc.Env}
 	s.start()
 	t.Cleanup(s.stop)
 	return s

@@ -1,0 +1,425 @@
+package integration
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/realmhook/realmhook/hostsim"
+	"github.com/realmhook/realmhook/identitytoken"
+	"github.com/realmhook/realmhook/integration/pgtest"
+	"github.com/realmhook/realmhook/migration"
+)
+
+// nodeAppDir is the example partner app the gateway test runs.
+const nodeAppDir = "../examples/node-app"
+
+// nodeAppIdentitySecret is gateway.identitySecret in the gateway test: realmhook
+// signs X-Realmhook-Identity with it, the node app verifies and signs its
+// egress tokens with it.
+const nodeAppIdentitySecret = "node-app-identity-secret-0123456789abcdef"
+
+// mustNode returns the node binary, with the example's packages installed
+// (`make node-example`). Without them the test skips, but under CI (CI set)
+// it fails: .ci/run installs both.
+func mustNode(t testing.TB) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err == nil {
+		_, err = os.Stat(filepath.Join(nodeAppDir, "node_modules", "express", "package.json"))
+	}
+	if err != nil {
+		msg := fmt.Sprintf("the node example is not runnable (%v); install node and run `make node-example`", err)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return node
+}
+
+// nodeApp is one running instance of examples/node-app.
+type nodeApp struct {
+	URL    string
+	out    *syncBuffer
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+var listeningLine = regexp.MustCompile(`node-app listening on (http://\S+)`)
+
+// mustStartNodeApp starts the example app on a free port, on database db,
+// and waits until it listens.
+func mustStartNodeApp(t testing.TB, node, db, egressURL string) *nodeApp {
+	t.Helper()
+	a := &nodeApp{out: &syncBuffer{}, exited: make(chan struct{})}
+	a.cmd = exec.Command(node, "server.js")
+	a.cmd.Dir = nodeAppDir
+	a.cmd.Env = append(os.Environ(),
+		"PORT=0", "HOST=127.0.0.1",
+		"DATABASE_URL="+db,
+		"REALMHOOK_IDENTITY_SECRET="+nodeAppIdentitySecret,
+		"REALMHOOK_EGRESS_URL="+egressURL,
+	)
+	a.cmd.Stdout, a.cmd.Stderr = a.out, a.out
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = a.cmd.Wait(); close(a.exited) }()
+	t.Cleanup(func() {
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-a.exited:
+		case <-time.After(10 * time.Second):
+			_ = a.cmd.Process.Kill()
+			<-a.exited
+		}
+		if t.Failed() {
+			t.Logf("node app %s output:\n%s", a.URL, a.out.String())
+		}
+	})
+	waitFor(t, 30*time.Second, "the node app to listen", func() bool {
+		select {
+		case <-a.exited:
+			t.Fatalf("the node app exited before it listened:\n%s", a.out.String())
+		default:
+		}
+		m := listeningLine.FindStringSubmatch(a.out.String())
+		if m == nil {
+			return false
+		}
+		a.URL = m[1]
+		return true
+	})
+	return a
+}
+
+// mustMintIdentity mints the token realmhook sends the app, for calling an
+// instance of the app directly.
+func mustMintIdentity(t testing.TB, id identitytoken.Identity) string {
+	t.Helper()
+	key, err := identitytoken.NewKey(nodeAppIdentitySecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := key.Mint(id, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// appEvent is a lifecycle event as the app recorded it.
+type appEvent struct {
+	ID, Type, ClientKey, Realm, MigrationID, From, To string
+}
+
+// appEvents asks an instance of the app directly which events it received
+// for the tenant.
+func (a *nodeApp) appEvents(t testing.TB, clientKey, realm string) []appEvent {
+	t.Helper()
+	tok := mustMintIdentity(t, identitytoken.Identity{ClientKey: clientKey, Realm: realm})
+	r := do(t, http.MethodGet, a.URL+"/api/events", http.Header{identitytoken.Header: {tok}}, nil)
+	mustStatus(t, r, http.StatusOK, "events of the app at "+a.URL)
+	var out struct{ Events []appEvent }
+	if err := json.Unmarshal(r.Body, &out); err != nil {
+		t.Fatalf("events: %v\n%s", err, r.Body)
+	}
+	return out.Events
+}
+
+// call calls an instance of the app directly with the identity token
+// realmhook would send for the tenant.
+func (a *nodeApp) call(t testing.TB, clientKey, realm, method, path string, body []byte) response {
+	t.Helper()
+	tok := mustMintIdentity(t, identitytoken.Identity{ClientKey: clientKey, Realm: realm})
+	return do(t, method, a.URL+path, http.Header{identitytoken.Header: {tok}}, body)
+}
+
+func eventTypes(evs []appEvent) []string {
+	var out []string
+	for _, e := range evs {
+		out = append(out, e.Type)
+	}
+	return out
+}
+
+// waitEvent waits until the app received an event of type typ for the tenant.
+func (a *nodeApp) waitEvent(t testing.TB, clientKey, realm, typ string) appEvent {
+	t.Helper()
+	var got appEvent
+	waitFor(t, 30*time.Second, "event "+typ+" at the app at "+a.URL, func() bool {
+		for _, e := range a.appEvents(t, clientKey, realm) {
+			if e.Type == typ {
+				got = e
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
+// notesBody is the app's answer to GET /api/notes.
+type notesBody struct {
+	ClientKey string
+	Realm     string
+	Frozen    bool
+	Notes     []struct{ ID, Body string }
+}
+
+func decodeNotes(t testing.TB, r response) notesBody {
+	t.Helper()
+	var n notesBody
+	if err := json.Unmarshal(r.Body, &n); err != nil {
+		t.Fatalf("notes: %v\n%s", err, r.Body)
+	}
+	return n
+}
+
+// TestNodeApp_BehindGateway runs examples/node-app, a real Node program,
+// behind realmhook's gateway: one instance per realm, each on its realm's
+// PostgreSQL database, and the host emulator installing the tenant into EU
+// and migrating it to US. The app is called directly here, with the
+// identity token realmhook sends it, until the gateway's proxy and egress
+// are in: then the same calls go through realmhook.
+func TestNodeApp_BehindGateway(t *testing.T) {
+	node := mustNode(t)
+	// Every realm has its database and its instance of the app, global
+	// too: every served realm needs the app's table.
+	dbs := map[string]string{}
+	egress := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	apps := map[string]*nodeApp{}
+	upstreams := map[string]string{}
+	for _, realm := range []string{"global", "EU", "US"} {
+		dbs[realm] = pgtest.NewDatabase(t)
+		apps[realm] = mustStartNodeApp(t, node, dbs[realm], "http://"+egress)
+		upstreams[realm] = apps[realm].URL
+	}
+
+	state := filepath.Join(t.TempDir(), "host.json")
+	keysURL := mustHostKeys(t, state)
+	mustHostProduct(t, state)
+	descriptor, err := filepath.Abs(filepath.Join(nodeAppDir, "atlassian-connect.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := mustStartServer(t, serverConfig{
+		KeysURL:   keysURL,
+		Databases: dbs,
+		Upstreams: upstreams,
+		Env: []string{
+			"REALMHOOK_IDENTITY_SECRET=" + nodeAppIdentitySecret,
+			// Holds the copy after its first batch, so the test sees the
+			// tenant mid-copy for as long as it takes.
+			migration.PauseEnv + "=copy-batch=3s",
+		},
+		Extra: fmt.Sprintf(`app:
+  descriptor: %s
+gateway:
+  identitySecret: ${REALMHOOK_IDENTITY_SECRET}
+  public: ["/static/**"]
+  egressListen: %s
+tables:
+  - name: notes
+    tenantColumn: client_key
+    key: [id]
+migration:
+  batchRows: 2
+`, descriptor, egress),
+	})
+
+	// The host installs a tenant into EU: the EU app hears of it.
+	clientKey := "node-" + randomHex(6)
+	mustRealmctl(t, "host", "install", "--state", state, "--descriptor", s.Base+"/atlassian-connect.json", "--realm", "EU", "--client-key", clientKey)
+	ten := mustHostTenant(t, state, clientKey)
+
+	t.Run("Descriptor", func(t *testing.T) {
+		r := do(t, http.MethodGet, s.Base+"/atlassian-connect.json", nil, nil)
+		mustStatus(t, r, http.StatusOK, "descriptor")
+		var d struct {
+			Modules struct {
+				GeneralPages []struct{ Key, URL string }
+			}
+			RegionBaseURLs map[string]string `json:"regionBaseUrls"`
+		}
+		if err := json.Unmarshal(r.Body, &d); err != nil {
+			t.Fatal(err)
+		}
+		if len(d.Modules.GeneralPages) != 1 || d.Modules.GeneralPages[0].URL != "/page" || d.RegionBaseURLs["EU"] != s.realmURL("EU") {
+			t.Fatalf("descriptor does not publish the app's page module under each realm:\n%s", r.Body)
+		}
+	})
+
+	// The app trusts X-Realmhook-Identity and nothing else.
+	t.Run("AppTrustsOnlyTheIdentityToken", func(t *testing.T) {
+		for name, h := range map[string]http.Header{
+			"none":        nil,
+			"wrongSecret": {identitytoken.Header: {mustForeignIdentity(t, clientKey)}},
+			"garbage":     {identitytoken.Header: {"x.y.z"}},
+		} {
+			r := do(t, http.MethodGet, apps["EU"].URL+"/api/whoami", h, nil)
+			mustStatus(t, r, http.StatusUnauthorized, "direct call with identity "+name)
+		}
+		r := apps["EU"].call(t, clientKey, "EU", http.MethodGet, "/api/whoami", nil)
+		mustStatus(t, r, http.StatusOK, "whoami with realmhook's token")
+	})
+
+	// The app's rows move with the tenant: realmhook copies its table.
+	var migrationID string
+	t.Run("WritesAndMigration", func(t *testing.T) {
+		var ids []string
+		for i := 1; i <= 5; i++ {
+			r := apps["EU"].call(t, clientKey, "EU", http.MethodPost, "/api/notes", []byte(fmt.Sprintf(`{"body":"note %d"}`, i)))
+			mustStatus(t, r, http.StatusCreated, "write a note")
+			var n struct{ ID string }
+			_ = json.Unmarshal(r.Body, &n)
+			ids = append(ids, n.ID)
+		}
+		mustStatus(t, apps["EU"].call(t, clientKey, "EU", http.MethodPost, "/api/notes", []byte(`{"body":""}`)), http.StatusBadRequest, "empty note")
+
+		m := newHostMigration(t, s, ten, "EU", "US", time.Hour)
+		outBefore := len(s.Output())
+		m.mustHook("schedule")
+		m.mustHook("start")
+		waitFor(t, 60*time.Second, "the copy to pause after its first batch", func() bool {
+			return strings.Contains(s.Output()[outBefore:], migration.PauseEnv+": paused at copy-batch")
+		})
+		if st := m.status()["status"]; st != "copying" {
+			t.Fatalf("status while the copy is held: %v", st)
+		}
+		r := apps["EU"].call(t, clientKey, "EU", http.MethodGet, "/api/notes", nil)
+		mustStatus(t, r, http.StatusOK, "read during the copy")
+		if n := decodeNotes(t, r); len(n.Notes) != len(ids) {
+			t.Fatalf("read during the copy: %s", r.Body)
+		}
+
+		m.waitStatus(60*time.Second, "ready-to-commit")
+		if got := m.mustHook("commit")["status"]; got != "committed" {
+			t.Fatalf("commit: %v", got)
+		}
+
+		r = apps["US"].call(t, clientKey, "US", http.MethodGet, "/api/notes", nil)
+		mustStatus(t, r, http.StatusOK, "read in US")
+		n := decodeNotes(t, r)
+		var got []string
+		for _, note := range n.Notes {
+			got = append(got, note.ID)
+		}
+		if n.Realm != "US" || !slices.Equal(got, ids) {
+			t.Fatalf("US app serves %s, want notes %v", r.Body, ids)
+		}
+		// The copied identity column's sequence moved past the copied ids.
+		r = apps["US"].call(t, clientKey, "US", http.MethodPost, "/api/notes", []byte(`{"body":"in US"}`))
+		mustStatus(t, r, http.StatusCreated, "write in US")
+		r = call(t, s, ten, "EU", http.MethodGet, "/api/v1/properties?limit=1", nil)
+		mustStatus(t, r, http.StatusMisdirectedRequest, "EU after commit")
+		if r.JSON(t)["correctBaseUrl"] != s.realmURL("US") {
+			t.Fatalf("421 body %s", r.Body)
+		}
+		migrationID = m.id
+	})
+
+	// What each instance of the app heard, in order: the EU app of the
+	// install, the freeze and the tenant leaving; the US app of its arrival;
+	// the global app of nothing.
+	t.Run("Events", func(t *testing.T) {
+		apps["US"].waitEvent(t, clientKey, "US", "migration.committed")
+		apps["EU"].waitEvent(t, clientKey, "EU", "migration.committed")
+		want := map[string][]string{
+			"EU":     {"installed", "migration.started", "migration.committed"},
+			"US":     {"migration.committed"},
+			"global": nil,
+		}
+		for realm, types := range want {
+			evs := apps[realm].appEvents(t, clientKey, realm)
+			if !slices.Equal(eventTypes(evs), types) {
+				t.Fatalf("the %s app received %v, want %v", realm, eventTypes(evs), types)
+			}
+			for _, ev := range evs {
+				if ev.ClientKey != clientKey || ev.Realm != realm {
+					t.Fatalf("event at the %s app: %+v", realm, ev)
+				}
+				if strings.HasPrefix(ev.Type, "migration.") && (ev.From != "EU" || ev.To != "US" || ev.MigrationID != migrationID) {
+					t.Fatalf("%s at the %s app: %+v, want from EU to US, migration %s", ev.Type, realm, ev, migrationID)
+				}
+			}
+		}
+	})
+}
+
+// mustHostTenant reads the tenant the host emulator installed, with its
+// shared secret, from its state file.
+func mustHostTenant(t testing.TB, state, clientKey string) tenant {
+	t.Helper()
+	h, err := hostsim.Open(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ht, ok := h.Tenant(clientKey)
+	if !ok {
+		t.Fatalf("the host emulator has no tenant %s", clientKey)
+	}
+	return tenant{ClientKey: ht.ClientKey, Secret: ht.SharedSecret}
+}
+
+// mustForeignIdentity is an identity token with every claim right but signed
+// with another secret: what a client that guessed the format could send.
+func mustForeignIdentity(t testing.TB, clientKey string) string {
+	t.Helper()
+	key, err := identitytoken.NewKey(strings.Repeat("k", 40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := key.Mint(identitytoken.Identity{ClientKey: clientKey, Realm: "EU"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+var productLine = regexp.MustCompile(`product stub at (http://\S+?);`)
+
+// mustHostProduct runs `realmctl host product`, the product's REST API stub,
+// as its own process on a free port; tenants installed afterwards have
+// their site under it.
+func mustHostProduct(t testing.TB, state string) string {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "realmctl"), "host", "product", "--listen", "127.0.0.1:0", "--state", state)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	var u string
+	waitFor(t, 15*time.Second, "realmctl host product to serve", func() bool {
+		m := productLine.FindStringSubmatch(out.String())
+		if m == nil {
+			return false
+		}
+		u = m[1]
+		return true
+	})
+	return u
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
