@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/realmhook/realmhook/connectjwt"
 	"github.com/realmhook/realmhook/hostsim"
 	"github.com/realmhook/realmhook/identitytoken"
 	"github.com/realmhook/realmhook/integration/pgtest"
@@ -105,6 +110,49 @@ func mustStartNodeApp(t testing.TB, node, db, egressURL string) *nodeApp {
 	return a
 }
 
+// hostUser is the account id the host puts in its tokens' sub.
+const hostUser = "557058:node-app-user"
+
+// hostToken signs a token as the host product does for a page load (sub,
+// context, qsh for the URL) or, with qsh connectjwt.ContextQSH, as
+// AP.context.getToken() does for the page's own calls.
+func hostToken(t testing.TB, ten tenant, qsh string) string {
+	t.Helper()
+	now := time.Now()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"iss":     ten.ClientKey,
+		"sub":     hostUser,
+		"iat":     now.Unix(),
+		"exp":     now.Add(3 * time.Minute).Unix(),
+		"qsh":     qsh,
+		"context": map[string]any{"jira": map[string]any{"project": map[string]any{"key": "NODE"}}},
+	}).SignedString([]byte(ten.Secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// pageLoad is the host loading a page module: GET with ?jwt= for that URL.
+func pageLoad(t testing.TB, s *server, ten tenant, realm, path string) response {
+	t.Helper()
+	base := s.realmURL(realm)
+	req := httptest.NewRequest(http.MethodGet, base+path, nil)
+	basePath, _ := url.Parse(base)
+	qsh := connectjwt.RequestQSH(req, basePath.EscapedPath())
+	return do(t, http.MethodGet, base+path+"?jwt="+hostToken(t, ten, qsh), nil, nil)
+}
+
+// frontendCall is the page's script calling the app with a context token.
+func frontendCall(t testing.TB, s *server, ten tenant, realm, method, path string, body []byte, extra http.Header) response {
+	t.Helper()
+	h := http.Header{"Authorization": {"JWT " + hostToken(t, ten, connectjwt.ContextQSH)}}
+	for k, v := range extra {
+		h[k] = v
+	}
+	return do(t, method, s.realmURL(realm)+path, h, body)
+}
+
 // mustMintIdentity mints the token realmhook sends the app, for calling an
 // instance of the app directly.
 func mustMintIdentity(t testing.TB, id identitytoken.Identity) string {
@@ -137,14 +185,6 @@ func (a *nodeApp) appEvents(t testing.TB, clientKey, realm string) []appEvent {
 		t.Fatalf("events: %v\n%s", err, r.Body)
 	}
 	return out.Events
-}
-
-// call calls an instance of the app directly with the identity token
-// realmhook would send for the tenant.
-func (a *nodeApp) call(t testing.TB, clientKey, realm, method, path string, body []byte) response {
-	t.Helper()
-	tok := mustMintIdentity(t, identitytoken.Identity{ClientKey: clientKey, Realm: realm})
-	return do(t, method, a.URL+path, http.Header{identitytoken.Header: {tok}}, body)
 }
 
 func eventTypes(evs []appEvent) []string {
@@ -190,10 +230,8 @@ func decodeNotes(t testing.TB, r response) notesBody {
 
 // TestNodeApp_BehindGateway runs examples/node-app, a real Node program,
 // behind realmhook's gateway: one instance per realm, each on its realm's
-// PostgreSQL database, and the host emulator installing the tenant into EU
-// and migrating it to US. The app is called directly here, with the
-// identity token realmhook sends it, until the gateway's proxy and egress
-// are in: then the same calls go through realmhook.
+// PostgreSQL database, and the host emulator installing, loading the page
+// and migrating the tenant EU → US.
 func TestNodeApp_BehindGateway(t *testing.T) {
 	node := mustNode(t)
 	// Every realm has its database and its instance of the app, global
@@ -262,8 +300,55 @@ migration:
 		}
 	})
 
-	// The app trusts X-Realmhook-Identity and nothing else.
-	t.Run("AppTrustsOnlyTheIdentityToken", func(t *testing.T) {
+	t.Run("PageLoad", func(t *testing.T) {
+		r := pageLoad(t, s, ten, "EU", "/page")
+		mustStatus(t, r, http.StatusOK, "page load")
+		if !strings.Contains(string(r.Body), "Kept in realm EU.") || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("page: %s\n%s", r.Header.Get("Content-Type"), r.Body)
+		}
+		// The host emulator calls any module path the same way.
+		if out := mustRealmctl(t, "host", "call", "--state", state, "--client-key", clientKey, "GET", "/page"); !strings.Contains(out, "Kept in realm EU.") {
+			t.Fatalf("realmctl host call GET /page:\n%s", out)
+		}
+		// The page's stylesheet is public: no token, and no identity.
+		r = do(t, http.MethodGet, s.realmURL("EU")+"/static/page.css", nil, nil)
+		mustStatus(t, r, http.StatusOK, "public stylesheet")
+		// Without a host token nothing reaches the app.
+		r = do(t, http.MethodGet, s.realmURL("EU")+"/page", nil, nil)
+		mustStatus(t, r, http.StatusUnauthorized, "page without a token")
+	})
+
+	t.Run("FrontendCallWithForgedIdentity", func(t *testing.T) {
+		forged := mustMintIdentity(t, identitytoken.Identity{ClientKey: "someone-else", Realm: "US"})
+		r := frontendCall(t, s, ten, "EU", http.MethodGet, "/api/whoami", nil, http.Header{
+			identitytoken.Header: {forged},
+			"X-Realmhook-Realm":  {"US"},
+		})
+		mustStatus(t, r, http.StatusOK, "whoami")
+		var who struct {
+			Identity struct {
+				Iss, Sub, Realm, User string
+				Context               map[string]any
+				Frozen                bool
+				Iat, Exp              int64
+				Jti                   string
+			}
+			RealmhookHeaders []string
+		}
+		if err := json.Unmarshal(r.Body, &who); err != nil {
+			t.Fatal(err)
+		}
+		id := who.Identity
+		if id.Iss != "realmhook" || id.Sub != clientKey || id.Realm != "EU" || id.User != hostUser || id.Frozen || id.Jti == "" || id.Exp-id.Iat != 60 {
+			t.Fatalf("identity the app verified: %+v", id)
+		}
+		if id.Context["jira"] == nil {
+			t.Fatalf("identity lacks the host token's context: %+v", id)
+		}
+		if !slices.Equal(who.RealmhookHeaders, []string{"x-realmhook-identity"}) {
+			t.Fatalf("X-Realmhook-* headers that reached the app: %v (a client's must be stripped)", who.RealmhookHeaders)
+		}
+		// The app itself refuses anything but realmhook's token.
 		for name, h := range map[string]http.Header{
 			"none":        nil,
 			"wrongSecret": {identitytoken.Header: {mustForeignIdentity(t, clientKey)}},
@@ -272,22 +357,19 @@ migration:
 			r := do(t, http.MethodGet, apps["EU"].URL+"/api/whoami", h, nil)
 			mustStatus(t, r, http.StatusUnauthorized, "direct call with identity "+name)
 		}
-		r := apps["EU"].call(t, clientKey, "EU", http.MethodGet, "/api/whoami", nil)
-		mustStatus(t, r, http.StatusOK, "whoami with realmhook's token")
 	})
 
-	// The app's rows move with the tenant: realmhook copies its table.
 	var migrationID string
 	t.Run("WritesAndMigration", func(t *testing.T) {
 		var ids []string
 		for i := 1; i <= 5; i++ {
-			r := apps["EU"].call(t, clientKey, "EU", http.MethodPost, "/api/notes", []byte(fmt.Sprintf(`{"body":"note %d"}`, i)))
+			r := frontendCall(t, s, ten, "EU", http.MethodPost, "/api/notes", []byte(fmt.Sprintf(`{"body":"note %d"}`, i)), nil)
 			mustStatus(t, r, http.StatusCreated, "write a note")
 			var n struct{ ID string }
 			_ = json.Unmarshal(r.Body, &n)
 			ids = append(ids, n.ID)
 		}
-		mustStatus(t, apps["EU"].call(t, clientKey, "EU", http.MethodPost, "/api/notes", []byte(`{"body":""}`)), http.StatusBadRequest, "empty note")
+		mustStatus(t, frontendCall(t, s, ten, "EU", http.MethodPost, "/api/notes", []byte(`{"body":""}`), nil), http.StatusBadRequest, "empty note")
 
 		m := newHostMigration(t, s, ten, "EU", "US", time.Hour)
 		outBefore := len(s.Output())
@@ -299,9 +381,14 @@ migration:
 		if st := m.status()["status"]; st != "copying" {
 			t.Fatalf("status while the copy is held: %v", st)
 		}
-		r := apps["EU"].call(t, clientKey, "EU", http.MethodGet, "/api/notes", nil)
+		r := frontendCall(t, s, ten, "EU", http.MethodPost, "/api/notes", []byte(`{"body":"during the copy"}`), nil)
+		mustStatus(t, r, http.StatusConflict, "write during the copy")
+		if r.JSON(t)["error"] != "tenant_migrating" {
+			t.Fatalf("write during the copy: %s", r.Body)
+		}
+		r = frontendCall(t, s, ten, "EU", http.MethodGet, "/api/notes", nil, nil)
 		mustStatus(t, r, http.StatusOK, "read during the copy")
-		if n := decodeNotes(t, r); len(n.Notes) != len(ids) {
+		if n := decodeNotes(t, r); !n.Frozen || len(n.Notes) != len(ids) {
 			t.Fatalf("read during the copy: %s", r.Body)
 		}
 
@@ -310,21 +397,19 @@ migration:
 			t.Fatalf("commit: %v", got)
 		}
 
-		r = apps["US"].call(t, clientKey, "US", http.MethodGet, "/api/notes", nil)
+		r = frontendCall(t, s, ten, "US", http.MethodGet, "/api/notes", nil, nil)
 		mustStatus(t, r, http.StatusOK, "read in US")
 		n := decodeNotes(t, r)
 		var got []string
 		for _, note := range n.Notes {
 			got = append(got, note.ID)
 		}
-		if n.Realm != "US" || !slices.Equal(got, ids) {
+		if n.Realm != "US" || n.Frozen || !slices.Equal(got, ids) {
 			t.Fatalf("US app serves %s, want notes %v", r.Body, ids)
 		}
-		// The copied identity column's sequence moved past the copied ids.
-		r = apps["US"].call(t, clientKey, "US", http.MethodPost, "/api/notes", []byte(`{"body":"in US"}`))
-		mustStatus(t, r, http.StatusCreated, "write in US")
-		r = call(t, s, ten, "EU", http.MethodGet, "/api/v1/properties?limit=1", nil)
-		mustStatus(t, r, http.StatusMisdirectedRequest, "EU after commit")
+		mustStatus(t, frontendCall(t, s, ten, "US", http.MethodPost, "/api/notes", []byte(`{"body":"in US"}`), nil), http.StatusCreated, "write in US")
+		r = pageLoad(t, s, ten, "EU", "/page")
+		mustStatus(t, r, http.StatusMisdirectedRequest, "page in EU after commit")
 		if r.JSON(t)["correctBaseUrl"] != s.realmURL("US") {
 			t.Fatalf("421 body %s", r.Body)
 		}
@@ -357,6 +442,48 @@ migration:
 			}
 		}
 	})
+
+	// The app calls the product through realmhook; the product stub checks
+	// realmhook's signature (the tenant's secret, iss the app key, qsh).
+	t.Run("Egress", func(t *testing.T) {
+		r := frontendCall(t, s, ten, "US", http.MethodGet, "/api/myself", nil, nil)
+		mustStatus(t, r, http.StatusOK, "the app's product call through egress")
+		var me struct {
+			Realm  string
+			Myself struct{ AccountID string }
+		}
+		if err := json.Unmarshal(r.Body, &me); err != nil || me.Realm != "US" || me.Myself.AccountID != "app:com.example.realmhook-node-app" {
+			t.Fatalf("myself through egress: %s", r.Body)
+		}
+
+		myself := "http://" + egress + "/host/" + clientKey + "/rest/api/3/myself"
+		now := time.Now()
+		for _, c := range []struct {
+			name string
+			url  string
+			sub  string
+			iat  time.Time
+			exp  time.Time
+			want int
+		}{
+			{"Valid", myself, clientKey, now, now.Add(30 * time.Second), http.StatusOK},
+			{"AnotherTenantsToken", myself, "someone-else", now, now.Add(30 * time.Second), http.StatusUnauthorized},
+			{"Expired", myself, clientKey, now.Add(-2 * time.Minute), now.Add(-time.Minute), http.StatusUnauthorized},
+			{"LivesTooLong", myself, clientKey, now, now.Add(5 * time.Minute), http.StatusUnauthorized},
+			{"DotSegments", "http://" + egress + "/host/" + clientKey + "/../other/rest/api/3/myself", clientKey, now, now.Add(30 * time.Second), http.StatusBadRequest},
+			{"EncodedDotSegments", "http://" + egress + "/host/" + clientKey + "/%2e%2e/other/rest/api/3/myself", clientKey, now, now.Add(30 * time.Second), http.StatusBadRequest},
+			{"EncodedSlash", "http://" + egress + "/host/" + clientKey + "/..%2Fother/rest/api/3/myself", clientKey, now, now.Add(30 * time.Second), http.StatusBadRequest},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				tok := mustEgressToken(t, jwt.MapClaims{"aud": "realmhook-egress", "sub": c.sub, "iat": c.iat.Unix(), "exp": c.exp.Unix()})
+				r := do(t, http.MethodGet, c.url, http.Header{"Authorization": {"Bearer " + tok}}, nil)
+				mustStatus(t, r, c.want, c.name)
+				if c.want != http.StatusOK && r.JSON(t)["error"] == nil {
+					t.Fatalf("refusal without an error code: %s", r.Body)
+				}
+			})
+		}
+	})
 }
 
 // mustHostTenant reads the tenant the host emulator installed, with its
@@ -383,6 +510,16 @@ func mustForeignIdentity(t testing.TB, clientKey string) string {
 		t.Fatal(err)
 	}
 	tok, err := key.Mint(identitytoken.Identity{ClientKey: clientKey, Realm: "EU"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// mustEgressToken signs an egress token as the app does, with any claims.
+func mustEgressToken(t testing.TB, claims jwt.MapClaims) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(nodeAppIdentitySecret))
 	if err != nil {
 		t.Fatal(err)
 	}
