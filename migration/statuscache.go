@@ -61,8 +61,16 @@ func (c *statusCache) get(ctx context.Context, clientKey, id string, load func(c
 	// The shared read must not end with the first caller's request: the
 	// others waiting on it would get its cancellation instead of a status.
 	ch := c.flight.DoChan(clientKey+"\x00"+id, func() (any, error) {
+		// A caller that missed the cache just before another's shared read
+		// stored its result starts a read of its own: it finds that result.
 		c.mu.Lock()
-		gen := c.entry(k).gen
+		e := c.entry(k)
+		if e.m != nil && c.now().Before(e.freshUntil) {
+			m := *e.m
+			c.mu.Unlock()
+			return &m, nil
+		}
+		gen := e.gen
 		c.mu.Unlock()
 		readAt := c.now()
 		m, err := load(context.WithoutCancel(ctx))
