@@ -442,6 +442,48 @@ migration:
 			}
 		}
 	})
+
+	// The app calls the product through realmhook; the product stub checks
+	// realmhook's signature (the tenant's secret, iss the app key, qsh).
+	t.Run("Egress", func(t *testing.T) {
+		r := frontendCall(t, s, ten, "US", http.MethodGet, "/api/myself", nil, nil)
+		mustStatus(t, r, http.StatusOK, "the app's product call through egress")
+		var me struct {
+			Realm  string
+			Myself struct{ AccountID string }
+		}
+		if err := json.Unmarshal(r.Body, &me); err != nil || me.Realm != "US" || me.Myself.AccountID != "app:com.example.realmhook-node-app" {
+			t.Fatalf("myself through egress: %s", r.Body)
+		}
+
+		myself := "http://" + egress + "/host/" + clientKey + "/rest/api/3/myself"
+		now := time.Now()
+		for _, c := range []struct {
+			name string
+			url  string
+			sub  string
+			iat  time.Time
+			exp  time.Time
+			want int
+		}{
+			{"Valid", myself, clientKey, now, now.Add(30 * time.Second), http.StatusOK},
+			{"AnotherTenantsToken", myself, "someone-else", now, now.Add(30 * time.Second), http.StatusUnauthorized},
+			{"Expired", myself, clientKey, now.Add(-2 * time.Minute), now.Add(-time.Minute), http.StatusUnauthorized},
+			{"LivesTooLong", myself, clientKey, now, now.Add(5 * time.Minute), http.StatusUnauthorized},
+			{"DotSegments", "http://" + egress + "/host/" + clientKey + "/../other/rest/api/3/myself", clientKey, now, now.Add(30 * time.Second), http.StatusBadRequest},
+			{"EncodedDotSegments", "http://" + egress + "/host/" + clientKey + "/%2e%2e/other/rest/api/3/myself", clientKey, now, now.Add(30 * time.Second), http.StatusBadRequest},
+			{"EncodedSlash", "http://" + egress + "/host/" + clientKey + "/..%2Fother/rest/api/3/myself", clientKey, now, now.Add(30 * time.Second), http.StatusBadRequest},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				tok := mustEgressToken(t, jwt.MapClaims{"aud": "realmhook-egress", "sub": c.sub, "iat": c.iat.Unix(), "exp": c.exp.Unix()})
+				r := do(t, http.MethodGet, c.url, http.Header{"Authorization": {"Bearer " + tok}}, nil)
+				mustStatus(t, r, c.want, c.name)
+				if c.want != http.StatusOK && r.JSON(t)["error"] == nil {
+					t.Fatalf("refusal without an error code: %s", r.Body)
+				}
+			})
+		}
+	})
 }
 
 // mustHostTenant reads the tenant the host emulator installed, with its
@@ -468,6 +510,16 @@ func mustForeignIdentity(t testing.TB, clientKey string) string {
 		t.Fatal(err)
 	}
 	tok, err := key.Mint(identitytoken.Identity{ClientKey: clientKey, Realm: "EU"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// mustEgressToken signs an egress token as the app does, with any claims.
+func mustEgressToken(t testing.TB, claims jwt.MapClaims) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(nodeAppIdentitySecret))
 	if err != nil {
 		t.Fatal(err)
 	}
