@@ -58,7 +58,7 @@ func tenantToWire(t *realmhook.Tenant) *peerv1.Tenant {
 	return &peerv1.Tenant{
 		ClientKey: t.ClientKey, SharedSecret: t.SharedSecret, BaseUrl: t.BaseURL, DisplayUrl: t.DisplayURL,
 		ProductType: t.ProductType, Description: t.Description, ServiceEntitlementNumber: t.ServiceEntitlementNumber,
-		InstallationId: t.InstallationID, OauthClientId: t.OAuthClientID, PluginsVersion: t.PluginsVersion, AppKey: t.AppKey,
+		InstallationId: t.InstallationID, CloudId: t.CloudID, OauthClientId: t.OAuthClientID, PluginsVersion: t.PluginsVersion, AppKey: t.AppKey,
 		State: string(t.State), Enabled: t.Enabled, MigrationId: t.MigrationID, MovedTo: t.MovedTo,
 		PurgeAfter: ts(t.PurgeAfter), InstalledAt: ts(t.InstalledAt), UpdatedAt: ts(t.UpdatedAt),
 	}
@@ -71,7 +71,7 @@ func tenantFromWire(p *peerv1.Tenant) *realmhook.Tenant {
 	return &realmhook.Tenant{
 		ClientKey: p.ClientKey, SharedSecret: p.SharedSecret, BaseURL: p.BaseUrl, DisplayURL: p.DisplayUrl,
 		ProductType: p.ProductType, Description: p.Description, ServiceEntitlementNumber: p.ServiceEntitlementNumber,
-		InstallationID: p.InstallationId, OAuthClientID: p.OauthClientId, PluginsVersion: p.PluginsVersion, AppKey: p.AppKey,
+		InstallationID: p.InstallationId, CloudID: p.CloudId, OAuthClientID: p.OauthClientId, PluginsVersion: p.PluginsVersion, AppKey: p.AppKey,
 		State: realmhook.TenantState(p.State), Enabled: p.Enabled, MigrationID: p.MigrationId, MovedTo: p.MovedTo,
 		PurgeAfter: fromTS(p.PurgeAfter), InstalledAt: fromTS(p.InstalledAt), UpdatedAt: fromTS(p.UpdatedAt),
 	}

@@ -115,6 +115,7 @@ type Tenant struct {
 	PurgeAfter               *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=purge_after,json=purgeAfter,proto3" json:"purge_after,omitempty"`
 	InstalledAt              *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=installed_at,json=installedAt,proto3" json:"installed_at,omitempty"`
 	UpdatedAt                *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	CloudId                  string                 `protobuf:"bytes,19,opt,name=cloud_id,json=cloudId,proto3" json:"cloud_id,omitempty"`
 	unknownFields            protoimpl.UnknownFields
 	sizeCache                protoimpl.SizeCache
 }
@@ -273,6 +274,13 @@ func (x *Tenant) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Tenant) GetCloudId() string {
+	if x != nil {
+		return x.CloudId
+	}
+	return ""
 }
 
 // Migration is realmhook.Migration.
@@ -1516,7 +1524,7 @@ const file_realmhook_peer_v1_transfer_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\rtenant_column\x18\x02 \x01(\tR\ftenantColumn\x12\x10\n" +
 	"\x03key\x18\x03 \x03(\tR\x03key\x12%\n" +
-	"\x0eallow_triggers\x18\x04 \x01(\bR\rallowTriggers\"\xc3\x05\n" +
+	"\x0eallow_triggers\x18\x04 \x01(\bR\rallowTriggers\"\xde\x05\n" +
 	"\x06Tenant\x12\x1d\n" +
 	"\n" +
 	"client_key\x18\x01 \x01(\tR\tclientKey\x12#\n" +
@@ -1540,7 +1548,8 @@ const file_realmhook_peer_v1_transfer_proto_rawDesc = "" +
 	"purgeAfter\x12=\n" +
 	"\finstalled_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\vinstalledAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xec\x04\n" +
+	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x19\n" +
+	"\bcloud_id\x18\x13 \x01(\tR\acloudId\"\xec\x04\n" +
 	"\tMigration\x12\x1d\n" +
 	"\n" +
 	"client_key\x18\x01 \x01(\tR\tclientKey\x12\x0e\n" +
