@@ -91,7 +91,7 @@ func New(opts Options) (*Handler, error) {
 		opts.Log = func(*http.Request) *slog.Logger { return slog.Default() }
 	}
 	if opts.Transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
+		t := gateway.NewTransport(opts.Timeout)
 		t.ResponseHeaderTimeout = opts.Timeout
 		opts.Transport = t
 	}
@@ -239,11 +239,7 @@ func (h *Handler) rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = ""
 	// The app's token and cookies are for realmhook, never the product's;
 	// realmhook's own headers are nobody's business there.
-	for k := range pr.Out.Header {
-		if strings.HasPrefix(http.CanonicalHeaderKey(k), "X-Realmhook-") {
-			pr.Out.Header.Del(k)
-		}
-	}
+	gateway.StripRealmhookHeaders(pr.Out.Header)
 	pr.Out.Header.Del("Cookie")
 	pr.Out.Header.Set("Authorization", "JWT "+t.token)
 }

@@ -79,7 +79,7 @@ func New(opts Options) (*Proxy, error) {
 		opts.Log = func(*http.Request) *slog.Logger { return slog.Default() }
 	}
 	if opts.Transport == nil {
-		opts.Transport = newTransport(opts.Timeout)
+		opts.Transport = NewTransport(opts.Timeout)
 	}
 	p := &Proxy{opts: opts}
 	p.rp = &httputil.ReverseProxy{
@@ -96,9 +96,9 @@ func New(opts Options) (*Proxy, error) {
 	return p, nil
 }
 
-// newTransport keeps many connections to each upstream alive: the default
+// NewTransport keeps many connections to each upstream alive: the default
 // two per host would make every concurrent request beyond two dial anew.
-func newTransport(timeout time.Duration) *http.Transport {
+func NewTransport(timeout time.Duration) *http.Transport {
 	return &http.Transport{
 		DialContext:           (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:          1024,
@@ -234,19 +234,24 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.RawPath = strings.TrimSuffix(f.upstream.EscapedPath(), "/") + f.target.RawPath
 	out.Host = ""
 	pr.SetXForwarded()
-	// Only realmhook speaks in X-Realmhook-*: whatever a client sent under
-	// that prefix is dropped before the identity is set.
-	for k := range out.Header {
-		if len(k) >= len(headerPrefix) && strings.EqualFold(k[:len(headerPrefix)], headerPrefix) {
-			delete(out.Header, k)
-		}
-	}
+	StripRealmhookHeaders(out.Header)
 	if f.token != "" {
 		out.Header.Set(identitytoken.Header, f.token)
 	}
 }
 
 const headerPrefix = "X-Realmhook-"
+
+// StripRealmhookHeaders drops every X-Realmhook-* header: only realmhook
+// speaks under that prefix, so whatever a client sent there goes before
+// realmhook sets its own.
+func StripRealmhookHeaders(h http.Header) {
+	for k := range h {
+		if len(k) >= len(headerPrefix) && strings.EqualFold(k[:len(headerPrefix)], headerPrefix) {
+			delete(h, k)
+		}
+	}
+}
 
 // modifyResponse stops the timeout once the upstream has started to answer;
 // from then on the answer streams for as long as it lasts.
