@@ -140,53 +140,32 @@ func (s *Store) DeleteTenant(ctx context.Context, clientKey string) error {
 
 // ListTenants returns tenants in the given state, by clientKey in byte order.
 func (s *Store) ListTenants(ctx context.Context, state realmhook.TenantState) ([]*realmhook.Tenant, error) {
-	var out []*realmhook.Tenant
-	err := s.run(ctx, true, func(ctx context.Context) error {
-		out = nil
-		rows, err := s.pool.Query(ctx, "SELECT "+tenantColumns+" FROM realmhook_tenants WHERE state = $1 ORDER BY client_key", string(state))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanTenant(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, t)
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list %s tenants: %w", state, dataError(err))
-	}
-	return out, nil
+	return s.queryTenants(ctx, fmt.Sprintf("list %s tenants", state),
+		"SELECT "+tenantColumns+" FROM realmhook_tenants WHERE state = $1 ORDER BY client_key", string(state))
 }
 
 // PageTenants returns up to limit tenants after `after`, by clientKey, in
 // state (any state for realmhook.TenantNone).
 func (s *Store) PageTenants(ctx context.Context, state realmhook.TenantState, after string, limit int) ([]*realmhook.Tenant, error) {
+	return s.queryTenants(ctx, fmt.Sprintf("page %s tenants", state), "SELECT "+tenantColumns+` FROM realmhook_tenants
+		WHERE client_key > $1 AND ($2 = '' OR state = $2) ORDER BY client_key LIMIT $3`,
+		after, string(state), limit)
+}
+
+// queryTenants runs a read-only query of tenantColumns; what names it in
+// errors.
+func (s *Store) queryTenants(ctx context.Context, what, query string, args ...any) ([]*realmhook.Tenant, error) {
 	var out []*realmhook.Tenant
 	err := s.run(ctx, true, func(ctx context.Context) error {
-		out = nil
-		rows, err := s.pool.Query(ctx, "SELECT "+tenantColumns+` FROM realmhook_tenants
-			WHERE client_key > $1 AND ($2 = '' OR state = $2) ORDER BY client_key LIMIT $3`,
-			after, string(state), limit)
+		rows, err := s.pool.Query(ctx, query, args...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			t, err := scanTenant(rows)
-			if err != nil {
-				return err
-			}
-			out = append(out, t)
-		}
-		return rows.Err()
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*realmhook.Tenant, error) { return scanTenant(row) })
+		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("page %s tenants: %w", state, dataError(err))
+		return nil, fmt.Errorf("%s: %w", what, dataError(err))
 	}
 	return out, nil
 }

@@ -130,45 +130,35 @@ func (s *Store) DeleteTenant(ctx context.Context, clientKey string) error {
 
 // ListTenants returns tenants in the given state, by clientKey.
 func (s *Store) ListTenants(ctx context.Context, state realmhook.TenantState) ([]*realmhook.Tenant, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+tenantColumns+` FROM realmhook_tenants WHERE state = ? ORDER BY client_key`, string(state))
-	if err != nil {
-		return nil, s.errorf("list tenants %s: %w", state, err)
-	}
-	defer rows.Close()
-	var out []*realmhook.Tenant
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, s.errorf("list tenants %s: %w", state, err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.errorf("list tenants %s: %w", state, err)
-	}
-	return out, nil
+	return s.queryTenants(ctx, "list tenants "+string(state),
+		`SELECT `+tenantColumns+` FROM realmhook_tenants WHERE state = ? ORDER BY client_key`, string(state))
 }
 
 // PageTenants returns up to limit tenants after `after`, by clientKey, in
 // state (any state for realmhook.TenantNone).
 func (s *Store) PageTenants(ctx context.Context, state realmhook.TenantState, after string, limit int) ([]*realmhook.Tenant, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+tenantColumns+` FROM realmhook_tenants
+	return s.queryTenants(ctx, "page tenants "+string(state), `SELECT `+tenantColumns+` FROM realmhook_tenants
 		WHERE client_key > ? AND (? = '' OR state = ?) ORDER BY client_key LIMIT ?`,
 		after, string(state), string(state), limit)
+}
+
+// queryTenants runs a query of tenantColumns; what names it in errors.
+func (s *Store) queryTenants(ctx context.Context, what, query string, args ...any) ([]*realmhook.Tenant, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, s.errorf("page tenants %s: %w", state, err)
+		return nil, s.errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []*realmhook.Tenant
 	for rows.Next() {
 		t, err := scanTenant(rows)
 		if err != nil {
-			return nil, s.errorf("page tenants %s: %w", state, err)
+			return nil, s.errorf("%s: %w", what, err)
 		}
 		out = append(out, t)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.errorf("page tenants %s: %w", state, err)
+		return nil, s.errorf("%s: %w", what, err)
 	}
 	return out, nil
 }
